@@ -1,0 +1,51 @@
+"""nanobragg-rs: absolute-scale X-ray diffraction images of small crystals.
+
+A Rust reimplementation of James Holton's nanoBragg with a Python front: the same images as
+nanoBragg.c from the same command line, faster, with NeXus output and data sets on Dask.
+
+>>> from nanobragg_rs import Config, render
+>>> cfg = Config()
+>>> cfg.crystal.cell = (50, 50, 50, 90, 90, 90)
+>>> cfg.crystal.default_F = 100
+>>> cfg.detector.detpixels_f = cfg.detector.detpixels_s = 64
+>>> render(cfg).shape
+(64, 64)
+"""
+
+from ._core import ConfigError, InputFileError, NanoBraggError, __version__
+from .args import Output, Run, UsageError, parse_args
+from .config import Beam, Config, Crystal, Detector, Sampling
+from .simulate import Noise, Simulator, Stats, render
+from .structure_factors import StructureFactors
+
+
+def config_from_args(tokens: list[str]) -> Config:
+    """The configuration a nanoBragg command line describes, with its input files loaded."""
+    from .cli import prepare
+
+    run = parse_args(tokens)
+    prepare(run)
+    return run.config
+
+
+__all__ = [
+    "Beam",
+    "Config",
+    "ConfigError",
+    "Crystal",
+    "Detector",
+    "InputFileError",
+    "NanoBraggError",
+    "Noise",
+    "Output",
+    "Run",
+    "Sampling",
+    "Simulator",
+    "Stats",
+    "StructureFactors",
+    "UsageError",
+    "__version__",
+    "config_from_args",
+    "parse_args",
+    "render",
+]

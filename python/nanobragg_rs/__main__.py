@@ -1,0 +1,5 @@
+"""``python -m nanobragg_rs``: the nanobragg command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""What nanoBragg prints: the set-up summary, a progress bar, the closing statistics."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any, TextIO
+
+RTD = 180.0 / math.pi
+
+
+def _g(x: float) -> str:
+    return "%g" % x
+
+
+def _vec(v: Any) -> str:
+    return " ".join(_g(x) for x in v)
+
+
+def print_setup(s: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    """The reference's set-up block (nanoBragg.c L1275-2504), from ``Simulator.summary``."""
+    g = s["geometry"]
+    lat = s["lattice"]
+    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p("nanoBragg nanocrystal diffraction simulator - nanobragg-rs")
+    p(f"{g['convention']} convention selected.")
+    for m in s["messages"]:
+        p(m)
+    b = g["beam"]
+    p(f"XDS incident beam: {_g(_dot(b, g['fdet']))} {_g(_dot(b, g['sdet']))} {_g(_dot(b, g['odet']))}")
+    p("Unit Cell: " + " ".join(_g(x) for x in lat["cell"]))
+    p("Recp Cell: " + " ".join(_g(x) for x in lat["reciprocal_cell"]))
+    p(f"volume = {_g(lat['volume_A3'])} A^3")
+    p("real-space cell vectors (Angstrom):")
+    p("     %-10s  %-10s  %-10s" % ("a", "b", "c"))
+    for i, axis in enumerate("XYZ"):
+        p("%s: %11.8f %11.8f %11.8f" % (axis, lat["a"][i], lat["b"][i], lat["c"][i]))
+    p("reciprocal-space cell vectors (Angstrom^-1):")
+    p("     %-10s  %-10s  %-10s" % ("a_star", "b_star", "c_star"))
+    for i, axis in enumerate("XYZ"):
+        p("%s: %11.8f %11.8f %11.8f" % (axis, lat["a_star"][i], lat["b_star"][i], lat["c_star"][i]))
+    if s["misset_random_rad"]:
+        p("random orientation misset angles: %f %f %f deg" % tuple(x * RTD for x in s["misset_random_rad"]))
+    size = s["crystal_size_m"]
+    p(f"crystal is {_g(size[0] * 1e6)} x {_g(size[1] * 1e6)} x {_g(size[2] * 1e6)} microns")
+    t = s["thickness"]
+    for i in range(t["layers"]):
+        p(f"thick{i} = {_g(t['step'] * i * 1e6)} um")
+    ph = s["phi"]
+    for i in range(ph["count"]):
+        p(f"phi{i} = {_g((ph['phi0'] + ph['step'] * i) * RTD)}")
+    p(f"  created a total of {len(s['sources'])} sources:")
+    for src in s["sources"]:
+        p(f"{_vec(src['position'])}   {_g(src['weight'])} {_g(src['wavelength_m'])}")
+    p(f"  created a total of {len(s['mosaic_umats'])} mosaic domains")
+    p(f"  {s['hkl_count']} initialized hkls (all others ={_g(s['default_f'])})")
+    shape = {"round": "ellipsoidal", "square": "parallelpiped", "gauss": "gaussian", "tophat": "tophat-spot"}
+    n = s["n_cells"]
+    p(f"  {shape[s['shape']]} xtal: {n[0]:.0f}x{n[1]:.0f}x{n[2]:.0f} cells")
+    p(f"  wave={_g(s['lambda0'])} meters +/- {_g(s['disp']['range'] * 100)}% in {s['disp']['count']} steps")
+    if s["nopolar"]:
+        p("  polarization effect disabled")
+    else:
+        p("  Kahn polarization factor: %f" % s["polarization"])
+    if s["curved"]:
+        p("  curved detector: all pixels same distance from origin")
+    if s["point_pixel"]:
+        p("  pixel obliquity effect disabled")
+    p(f"  incident fluence: {_g(s['fluence'])} photons/m^2")
+    p(
+        f"  distance={_g(g['distance'])} detsize={_g(g['detsize_f'])}x{_g(g['detsize_s'])}  "
+        f"pixel={_g(g['pixel_size'])} meters ({g['fpixels']}x{g['spixels']} pixels)"
+    )
+    p(f"  sensor is {_g(t['thickness'])} m thick in {t['layers']} layers with mu= {_g(t['mu'])}")
+    p(f"  Xbeam={_g(g['xbeam'])} Ybeam={_g(g['ybeam'])}")
+    p(f"  Fbeam={_g(g['fbeam'])} Sbeam={_g(g['sbeam'])}")
+    p(f"  Xclose={_g(g['xclose'])} Yclose={_g(g['yclose'])}")
+    p(f"  Fclose={_g(g['fclose'])} Sclose={_g(g['sclose'])}")
+    p(f"  DIRECTION_OF_DETECTOR_X-AXIS= {_vec(g['fdet'])}")
+    p(f"  DIRECTION_OF_DETECTOR_Y-AXIS= {_vec(g['sdet'])}")
+    p(f"  DIRECTION_OF_DETECTOR_Z-AXIS= {_vec(g['odet'])}")
+    p(f"  INCIDENT_BEAM_DIRECTION= {_vec(g['beam'])}")
+    p(f"  spindle ROTATION_AXIS= {_vec(g['spindle'])}")
+    p(f"  POLARIZATION_PLANE_NORMAL= {_vec(_cross(g['beam'], g['polar']))}")
+    p(f"  dials origin= {_vec(g['dials_origin'])}")
+    r = s["roi_printed"]
+    p(f"  roi: {r[0]} < x < {r[1]} && {r[2]} < y < {r[3]}")
+    p(f"  hdivrange={_g(s['hdiv']['range'])} hdivstep={_g(s['hdiv']['step'])}  radians")
+    p(f"  vdivrange={_g(s['vdiv']['range'])} vdivstep={_g(s['vdiv']['step'])}  radians")
+    p(f"  {s['divergence_points']} divergence steps")
+    p(f"  {len(s['sources'])} sources")
+    p(f"  {len(s['mosaic_umats'])} mosaic domains over mosaic spread of {_g(s['mosaic_spread'] * RTD)} degrees")
+    p(f"  {ph['count']} phi steps from {_g(ph['phi0'] * RTD)} to {_g((ph['phi0'] + ph['osc']) * RTD)} degrees")
+    extra = "".join(f" +{k}" for k in ("thick", "polar", "omega") if s[f"oversample_{k}"])
+    p(f"  {s['oversample']}x{s['oversample']} pixel oversample steps{extra}")
+    if s["fix_quirks"]:
+        p("  corrected mode: the reference's known defects are fixed (docs/quirks.md)")
+
+
+def _dot(a: Any, b: Any) -> float:
+    return float(a[0] * b[0] + a[1] * b[1] + a[2] * b[2])
+
+
+def _cross(a: Any, b: Any) -> list[float]:
+    return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+
+
+class Progress:
+    """A progress bar on stderr, shown once a render has taken more than a second."""
+
+    def __init__(self, total_rows: int, enabled: bool = True, stream: TextIO = sys.stderr) -> None:
+        self.total = max(total_rows, 1)
+        self.enabled = enabled
+        self.stream = stream
+        self.start = time.monotonic()
+        self.shown = False
+
+    def __call__(self, rows_done: int) -> None:
+        if not self.enabled or time.monotonic() - self.start < 1.0:
+            return
+        frac = min(rows_done / self.total, 1.0)
+        bar = "#" * int(40 * frac)
+        self.stream.write(f"\rrendering [{bar:<40}] {100 * frac:5.1f}%")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write(f"\rrendering [{'#' * 40}] 100.0%\n")
+            self.stream.flush()

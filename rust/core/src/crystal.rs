@@ -1,0 +1,234 @@
+//! Unit cell and orientation: reciprocal vectors from a cell or a MOSFLM matrix, missetting,
+//! the user-cell rescale, and the real-space vectors the pixel loop uses.
+
+use crate::vec3::{cross, dot, norm, rescale, rotate_xyz, scale, V3};
+use serde::Serialize;
+
+const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+
+/// Orientation and metric of the crystal, as the reference derives them (lengths in Å).
+#[allow(non_snake_case)] // unit as written: Å³
+#[derive(Clone, Debug, Serialize)]
+pub struct Lattice {
+    /// Real-space cell vectors (Å).
+    pub a: V3,
+    pub b: V3,
+    pub c: V3,
+    /// Reciprocal vectors regenerated from a, b, c (Å⁻¹); the gauss and tophat shapes use them.
+    pub a_star: V3,
+    pub b_star: V3,
+    pub c_star: V3,
+    /// Cell volume (Å³).
+    pub volume_A3: f64,
+    /// a, b, c (Å) and α, β, γ (degrees) recomputed from the vectors, as printed.
+    pub cell: [f64; 6],
+    /// a*, b*, c* (Å⁻¹) and α*, β*, γ* (degrees), as printed.
+    pub reciprocal_cell: [f64; 6],
+    /// Warnings the derivation produced (impossible volume, odd angles).
+    pub warnings: Vec<String>,
+}
+
+/// Reciprocal vectors in the reference's default orientation for a cell (Å, radians):
+/// a* along x, b* in the xy plane. Returns (a*, b*, c*, V).
+///
+/// The reference's z component of c* is right only when V = abc·sinα·sinβ·sinγ, so triclinic
+/// cells come out with slightly wrong angles (notes Q12); `fixed` uses the exact 1/(V a* b* sinγ*).
+pub fn reciprocal_from_cell(
+    cell: [f64; 6],
+    fixed: bool,
+    warnings: &mut Vec<String>,
+) -> (V3, V3, V3, f64) {
+    let [a, b, c, alpha, beta, gamma] = cell;
+    let aavg = (alpha + beta + gamma) / 2.0;
+    let mut skew = aavg.sin() * (aavg - alpha).sin() * (aavg - beta).sin() * (aavg - gamma).sin();
+    if skew < 0.0 {
+        skew = -skew;
+    }
+    let mut v_cell = 2.0 * a * b * c * skew.sqrt();
+    if v_cell <= 0.0 {
+        warnings.push(format!("WARNING: impossible unit cell volume: {}", crate::fmt::g(v_cell)));
+        v_cell = f64::MIN_POSITIVE;
+    }
+    let v_star = 1.0 / v_cell;
+    let mut a_s = b * c * alpha.sin() * v_star;
+    let mut b_s = c * a * beta.sin() * v_star;
+    let mut c_s = a * b * gamma.sin() * v_star;
+    if a_s <= 0.0 || b_s <= 0.0 || c_s <= 0.0 {
+        warnings.push(format!(
+            "WARNING: impossible reciprocal cell lengths: {} {} {}",
+            crate::fmt::g(a_s),
+            crate::fmt::g(b_s),
+            crate::fmt::g(c_s)
+        ));
+        for x in [&mut a_s, &mut b_s, &mut c_s] {
+            *x = x.abs();
+            if *x <= 0.0 {
+                *x = f64::MIN_POSITIVE;
+            }
+        }
+    }
+    let sin_as = a * v_star / b_s / c_s;
+    let sin_bs = b * v_star / a_s / c_s;
+    let sin_gs = c * v_star / a_s / b_s;
+    let cos_as = (beta.cos() * gamma.cos() - alpha.cos()) / (beta.sin() * gamma.sin());
+    let cos_bs = (gamma.cos() * alpha.cos() - beta.cos()) / (gamma.sin() * alpha.sin());
+    let cos_gs = (alpha.cos() * beta.cos() - gamma.cos()) / (alpha.sin() * beta.sin());
+    let (sin_as, sin_bs, sin_gs) = (clamp_sin(sin_as), clamp_sin(sin_bs), clamp_sin(sin_gs));
+    let (cos_as, cos_bs, cos_gs) = (clamp_cos(cos_as), clamp_cos(cos_bs), clamp_cos(cos_gs));
+    let _ = (sin_as, sin_bs);
+    let c_star_z = if fixed {
+        1.0 / (v_cell * a_s * b_s * sin_gs)
+    } else {
+        c_s * v_cell / (a * b * c * sin_gs)
+    };
+    (
+        [a_s, 0.0, 0.0],
+        [b_s * cos_gs, b_s * sin_gs, 0.0],
+        [c_s * cos_bs, c_s * (cos_as - cos_bs * cos_gs) / sin_gs, c_star_z],
+        v_cell,
+    )
+}
+
+fn clamp_sin(s: f64) -> f64 {
+    s.clamp(-1.0, 1.0)
+}
+
+/// The reference sets a cosine to +1 whenever its square exceeds 1 (even below -1).
+fn clamp_cos(c: f64) -> f64 {
+    if c * c > 1.0 {
+        1.0
+    } else {
+        c
+    }
+}
+
+/// Inputs that fix the lattice, already in the reference's internal units.
+pub struct LatticeInput {
+    /// a, b, c (Å), α, β, γ (radians) from `-cell`, with the reference's defaults applied.
+    pub cell: Option<[f64; 6]>,
+    /// MOSFLM A matrix numbers in file order (a*x b*x c*x / a*y b*y c*y / a*z b*z c*z).
+    pub mosflm_matrix: Option<[f64; 9]>,
+    /// Wavelength (m), divides the MOSFLM matrix.
+    pub lambda0: f64,
+    /// Missetting rotations about x, y, z (radians).
+    pub misset: Option<[f64; 3]>,
+    /// Correct the triclinic c* formula (notes Q12).
+    pub fix_triclinic: bool,
+}
+
+/// Derive the orientation exactly as nanoBragg.c L1792-2062 does.
+pub fn build_lattice(input: &LatticeInput) -> Lattice {
+    let mut warnings = Vec::new();
+    let mut a_star: V3 = [0.0; 3];
+    let mut b_star: V3 = [0.0; 3];
+    let mut c_star: V3 = [0.0; 3];
+    let mut user_v_cell = 0.0;
+    if let Some(cell) = input.cell {
+        let (x, y, z, v) = reciprocal_from_cell(cell, input.fix_triclinic, &mut warnings);
+        (a_star, b_star, c_star, user_v_cell) = (x, y, z, v);
+    }
+    if let Some(m) = input.mosflm_matrix {
+        let s = 1e-10 / input.lambda0;
+        a_star = scale([m[0], m[3], m[6]], s);
+        b_star = scale([m[1], m[4], m[7]], s);
+        c_star = scale([m[2], m[5], m[8]], s);
+    }
+    if let Some([rx, ry, rz]) = input.misset {
+        a_star = rotate_xyz(a_star, rx, ry, rz);
+        b_star = rotate_xyz(b_star, rx, ry, rz);
+        c_star = rotate_xyz(c_star, rx, ry, rz);
+    }
+    let mut a_star_x_b_star = cross(a_star, b_star);
+    let mut b_star_x_c_star = cross(b_star, c_star);
+    let mut c_star_x_a_star = cross(c_star, a_star);
+    let mut v_star = dot(a_star, b_star_x_c_star);
+    if let Some(cell) = input.cell {
+        b_star_x_c_star = rescale(b_star_x_c_star, cell[0] / user_v_cell);
+        c_star_x_a_star = rescale(c_star_x_a_star, cell[1] / user_v_cell);
+        a_star_x_b_star = rescale(a_star_x_b_star, cell[2] / user_v_cell);
+        v_star = 1.0 / user_v_cell;
+    }
+    let v_cell = 1.0 / v_star;
+    let a = scale(b_star_x_c_star, v_cell);
+    let b = scale(c_star_x_a_star, v_cell);
+    let c = scale(a_star_x_b_star, v_cell);
+    let a_star = scale(cross(b, c), v_star);
+    let b_star = scale(cross(c, a), v_star);
+    let c_star = scale(cross(a, b), v_star);
+
+    let (la, lb, lc) = (norm(a), norm(b), norm(c));
+    let (las, lbs, lcs) = (norm(a_star), norm(b_star), norm(c_star));
+    let angle = |s: f64, c: f64| clamp_sin(s).atan2(clamp_cos(c)) * RTD;
+    let cell = [
+        la,
+        lb,
+        lc,
+        angle(las * v_cell / lb / lc, dot(b, c) / lb / lc),
+        angle(lbs * v_cell / la / lc, dot(a, c) / la / lc),
+        angle(lcs * v_cell / la / lb, dot(a, b) / la / lb),
+    ];
+    let reciprocal_cell = [
+        las,
+        lbs,
+        lcs,
+        angle(la * v_star / lbs / lcs, dot(b_star, c_star) / lbs / lcs),
+        angle(lb * v_star / las / lcs, dot(a_star, c_star) / las / lcs),
+        angle(lc * v_star / las / lbs, dot(a_star, b_star) / las / lbs),
+    ];
+    Lattice { a, b, c, a_star, b_star, c_star, volume_A3: v_cell, cell, reciprocal_cell, warnings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell_rad(c: [f64; 6]) -> [f64; 6] {
+        [c[0], c[1], c[2], c[3] / RTD, c[4] / RTD, c[5] / RTD]
+    }
+
+    #[test]
+    fn cubic_cell() {
+        let l = build_lattice(&LatticeInput {
+            cell: Some(cell_rad([50.0, 50.0, 50.0, 90.0, 90.0, 90.0])),
+            mosflm_matrix: None,
+            lambda0: 1e-10,
+            misset: None,
+            fix_triclinic: false,
+        });
+        assert!((l.volume_A3 - 125000.0).abs() < 1e-6);
+        assert!((l.a[0] - 50.0).abs() < 1e-12 && (l.a_star[0] - 0.02).abs() < 1e-15);
+    }
+
+    #[test]
+    fn triclinic_angles_off_unless_fixed() {
+        let input = |fixed| LatticeInput {
+            cell: Some(cell_rad([70.0, 80.0, 90.0, 75.0, 85.0, 95.0])),
+            mosflm_matrix: None,
+            lambda0: 1e-10,
+            misset: None,
+            fix_triclinic: fixed,
+        };
+        let quirky = build_lattice(&input(false));
+        // The reference prints 75.0391 85.0136 95.0081 for this cell (notes Q12).
+        assert!((quirky.cell[3] - 75.0391).abs() < 1e-4, "{:?}", quirky.cell);
+        let fixed = build_lattice(&input(true));
+        for (got, want) in fixed.cell.iter().zip([70.0, 80.0, 90.0, 75.0, 85.0, 95.0]) {
+            assert!((got - want).abs() < 1e-9, "{:?}", fixed.cell);
+        }
+    }
+
+    #[test]
+    fn mosflm_matrix_is_divided_by_the_wavelength() {
+        // Notes §3.2: 0.02/0.025/0.03 with lambda 2 Å gives a cell of 100, 80, 66.67 Å.
+        let l = build_lattice(&LatticeInput {
+            cell: None,
+            mosflm_matrix: Some([0.02, 0.0, 0.0, 0.0, 0.025, 0.0, 0.0, 0.0, 0.03]),
+            lambda0: 2e-10,
+            misset: None,
+            fix_triclinic: false,
+        });
+        assert!((l.cell[0] - 100.0).abs() < 1e-9);
+        assert!((l.cell[1] - 80.0).abs() < 1e-9);
+        assert!((l.cell[2] - 200.0 / 3.0).abs() < 1e-9);
+    }
+}

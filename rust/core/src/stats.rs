@@ -1,0 +1,69 @@
+//! The statistics the reference prints and scales its integer images by, summed in its
+//! serial order so the printed values and the derived scales agree exactly.
+
+use crate::setup::Setup;
+use serde::Serialize;
+
+/// Image statistics over rendered pixels.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Largest pixel value, and the detector position (m) of that pixel's last sub-pixel.
+    #[serde(rename = "max_I")]
+    pub max_i: f64,
+    #[serde(rename = "max_I_x")]
+    pub max_i_x: f64,
+    #[serde(rename = "max_I_y")]
+    pub max_i_y: f64,
+    pub mean: f64,
+    /// Root mean square (not about the mean), over n - 1.
+    pub rms: f64,
+    /// Root mean square deviation from the mean over the window (mask ignored).
+    pub rmsd: f64,
+    /// Number of rendered pixels.
+    pub count: usize,
+    /// Solid angle of the detector as the reference prints it: sum of omega over steps.
+    pub solid_angle_sr: f64,
+}
+
+/// Statistics of `image` (row-major, fpixels per row) rendered with `setup`.
+pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
+    let f = setup.geometry.fpixels;
+    let s_rows = setup.geometry.spixels;
+    let sub = setup.geometry.pixel_size / setup.oversample as f64;
+    let os = setup.oversample;
+    let mut st = Stats::default();
+    let (mut sum, mut sumsqr, mut n) = (0.0f64, 0.0f64, 0usize);
+    for spixel in 0..s_rows {
+        for fpixel in 0..f {
+            if !setup.renders(fpixel, spixel) {
+                continue;
+            }
+            let v = image[spixel * f + fpixel];
+            if v as f64 > st.max_i {
+                st.max_i = v as f64;
+                st.max_i_x = sub * (fpixel * os + os - 1) as f64 + sub / 2.0;
+                st.max_i_y = sub * (spixel * os + os - 1) as f64 + sub / 2.0;
+            }
+            sum += v as f64;
+            // The reference squares in single precision.
+            sumsqr += (v * v) as f64;
+            n += 1;
+        }
+    }
+    st.count = n;
+    st.mean = sum / n.max(1) as f64;
+    st.rms = (sumsqr / (n.max(2) - 1) as f64).sqrt();
+    let (mut dev, mut m) = (0.0f64, 0usize);
+    for spixel in 0..s_rows {
+        for fpixel in 0..f {
+            if setup.in_roi(fpixel, spixel) {
+                let t = image[spixel * f + fpixel] as f64 - st.mean;
+                dev += t * t;
+                m += 1;
+            }
+        }
+    }
+    st.rmsd = (dev / (m.max(2) - 1) as f64).sqrt();
+    st.solid_angle_sr = omega_sum / setup.steps as f64;
+    st
+}

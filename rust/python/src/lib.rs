@@ -1,0 +1,289 @@
+//! `nanobragg_rs._core`: the thin PyO3 layer over `nanobragg-core`.
+//!
+//! Inputs are copied into owned Rust data, then the render runs with the GIL released on a
+//! worker thread while the calling thread watches for Ctrl-C and reports progress.
+
+use nanobragg_core as core;
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+create_exception!(_core, NanoBraggError, PyValueError, "Base class of nanobragg_rs errors.");
+create_exception!(_core, ConfigError, NanoBraggError, "A configuration value is missing, malformed or impossible.");
+create_exception!(_core, InputFileError, NanoBraggError, "An input file could be read but not understood.");
+
+/// Map a core error to the Python exception a caller would expect.
+fn to_py(e: core::Error) -> PyErr {
+    match &e {
+        core::Error::Config { .. } => ConfigError::new_err(e.to_string()),
+        core::Error::Parse { .. } => InputFileError::new_err(e.to_string()),
+        core::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(e.to_string())
+        }
+        core::Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        core::Error::Input(_) => NanoBraggError::new_err(e.to_string()),
+        core::Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err("render cancelled"),
+    }
+}
+
+fn config_from(obj: &Bound<'_, PyAny>) -> PyResult<core::Config> {
+    pythonize::depythonize(obj).map_err(|e| ConfigError::new_err(format!("configuration: {e}")))
+}
+
+/// rayon pools by thread count, built once: building a pool per render would cost more than
+/// rendering a small image.
+fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
+    let Some(n) = threads else { return Ok(None) };
+    if n == 0 {
+        return Err(PyValueError::new_err("threads must be at least 1"));
+    }
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock().expect("pool cache");
+    if let Some(p) = pools.get(&n) {
+        return Ok(Some(p.clone()));
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| PyOSError::new_err(format!("cannot start {n} threads: {e}")))?,
+    );
+    pools.insert(n, p.clone());
+    Ok(Some(p))
+}
+
+/// Run `job` off the calling thread with the GIL released; every 50 ms check for signals
+/// (Ctrl-C cancels through `ctl`) and call `progress(rows_done)` if given.
+fn run_detached<T: Send + 'static>(
+    py: Python<'_>,
+    threads: Option<usize>,
+    ctl: Arc<core::RenderControl>,
+    progress: Option<&Bound<'_, PyAny>>,
+    job: impl FnOnce(&core::RenderControl) -> core::Result<T> + Send + 'static,
+) -> PyResult<T> {
+    let pool = pool(threads)?;
+    let (tx, rx) = mpsc::channel();
+    let worker_ctl = ctl.clone();
+    std::thread::spawn(move || {
+        let result = match pool {
+            Some(p) => p.install(|| job(&worker_ctl)),
+            None => job(&worker_ctl),
+        };
+        let _ = tx.send(result);
+    });
+    let mut rx = rx;
+    loop {
+        // The receiver moves into the GIL-free closure and back (it is Send, not Sync).
+        let (got, back) = py.detach(move || (rx.recv_timeout(Duration::from_millis(50)), rx));
+        rx = back;
+        match got {
+            Ok(result) => return result.map_err(to_py),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(NanoBraggError::new_err("render thread ended without a result"))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let checked = py.check_signals().and_then(|()| match progress {
+            Some(cb) => cb.call1((ctl.rows_done.load(Ordering::Relaxed),)).map(|_| ()),
+            None => Ok(()),
+        });
+        if let Err(e) = checked {
+            ctl.cancel.store(true, Ordering::Relaxed);
+            let _ = py.detach(move || rx.recv());
+            return Err(e);
+        }
+    }
+}
+
+/// A table of structure factors on a dense h, k, l grid.
+#[pyclass(module = "nanobragg_rs._core", frozen)]
+struct HklTable {
+    inner: Arc<core::HklTable>,
+}
+
+#[pymethods]
+impl HklTable {
+    /// Build from Miller indices (N x 3 integers) and amplitudes; grid points without an entry
+    /// hold `default_F`.
+    #[staticmethod]
+    #[pyo3(signature = (indices, amplitudes, default_F = 0.0))]
+    #[allow(non_snake_case)]
+    fn from_arrays(indices: PyReadonlyArray2<'_, i32>, amplitudes: PyReadonlyArray1<'_, f64>, default_F: f64) -> PyResult<Self> {
+        let idx = indices.as_array();
+        let amp = amplitudes.as_array();
+        if idx.ncols() != 3 || idx.nrows() != amp.len() {
+            return Err(NanoBraggError::new_err(format!(
+                "need indices of shape (N, 3) and N amplitudes, got {:?} and {}",
+                idx.shape(),
+                amp.len()
+            )));
+        }
+        let entries = core::HklEntries {
+            indices: idx.rows().into_iter().map(|r| [r[0], r[1], r[2]]).collect(),
+            amplitudes: amp.iter().copied().collect(),
+        };
+        Ok(HklTable { inner: Arc::new(core::HklTable::from_entries(&entries, default_F).map_err(to_py)?) })
+    }
+
+    /// Read the reference's `Fdump.bin` cache.
+    #[staticmethod]
+    fn read_fdump(path: PathBuf) -> PyResult<Self> {
+        Ok(HklTable { inner: Arc::new(core::HklTable::read_fdump(&path).map_err(to_py)?) })
+    }
+
+    /// Write the table as the reference's `Fdump.bin` cache (atomically).
+    fn write_fdump(&self, path: PathBuf) -> PyResult<()> {
+        self.inner.write_fdump(&path).map_err(to_py)
+    }
+
+    /// Number of entries read (or grid size for a dump); 0 disables lookups.
+    #[getter]
+    fn count(&self) -> usize {
+        self.inner.count
+    }
+
+    /// (h_min, h_max, k_min, k_max, l_min, l_max).
+    #[getter]
+    fn bounds(&self) -> (i32, i32, i32, i32, i32, i32) {
+        let t = &self.inner;
+        (t.h_min, t.h_max, t.k_min, t.k_max, t.l_min, t.l_max)
+    }
+
+    /// Amplitude at integer indices, or None outside the table.
+    fn get(&self, h: i32, k: i32, l: i32) -> Option<f64> {
+        self.inner.get(h, k, l)
+    }
+}
+
+/// Read an `h k l F` text file into (indices int32 (N, 3), amplitudes float64 (N,)).
+#[pyfunction]
+fn read_hkl<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<f64>>)> {
+    let e = py.detach(|| core::hkl::read_hkl_text(&path)).map_err(to_py)?;
+    let n = e.indices.len();
+    let flat: Vec<i32> = e.indices.iter().flatten().copied().collect();
+    let idx = Array2::from_shape_vec((n, 3), flat).expect("n x 3").into_pyarray(py);
+    Ok((idx, PyArray1::from_vec(py, e.amplitudes)))
+}
+
+/// Check a configuration dictionary; raises ConfigError naming the field.
+#[pyfunction]
+fn validate_config(config: &Bound<'_, PyAny>) -> PyResult<()> {
+    config_from(config)?.validate().map_err(to_py)
+}
+
+/// The default configuration, as a dictionary.
+#[pyfunction]
+fn default_config(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    Ok(pythonize::pythonize(py, &core::Config::default())?)
+}
+
+/// A resolved simulation: the configuration with every derived quantity, ready to render.
+#[pyclass(module = "nanobragg_rs._core", frozen)]
+struct Simulation {
+    setup: Arc<core::Setup>,
+}
+
+fn image_array<'py>(py: Python<'py>, s: &core::Setup, data: Vec<f32>) -> Bound<'py, PyArray2<f32>> {
+    Array2::from_shape_vec((s.geometry.spixels, s.geometry.fpixels), data).expect("image shape").into_pyarray(py)
+}
+
+fn image_slice<'a>(s: &core::Setup, image: &'a PyReadonlyArray2<'_, f32>) -> PyResult<&'a [f32]> {
+    let shape = image.shape();
+    if shape != [s.geometry.spixels, s.geometry.fpixels] {
+        return Err(NanoBraggError::new_err(format!(
+            "image has shape {:?}, the detector is ({}, {})",
+            shape, s.geometry.spixels, s.geometry.fpixels
+        )));
+    }
+    image.as_slice().map_err(|_| NanoBraggError::new_err("image must be C-contiguous"))
+}
+
+#[pymethods]
+impl Simulation {
+    /// Resolve `config` (a dictionary) with an optional HklTable and pixel mask (uint16, one
+    /// value per detector pixel in row-major order; 0 skips the pixel).
+    #[new]
+    #[pyo3(signature = (config, hkl = None, mask = None))]
+    fn new(config: &Bound<'_, PyAny>, hkl: Option<&HklTable>, mask: Option<PyReadonlyArray1<'_, u16>>) -> PyResult<Self> {
+        let config = config_from(config)?;
+        let mask: Option<Arc<[u16]>> = mask.map(|m| m.as_array().iter().copied().collect());
+        let setup = core::Setup::new(&config, hkl.map(|t| t.inner.clone()), mask).map_err(to_py)?;
+        Ok(Simulation { setup: Arc::new(setup) })
+    }
+
+    /// Render the float image (photons per pixel), shape (spixels, fpixels). `threads` sets
+    /// the number of rendering threads (default: all cores or RAYON_NUM_THREADS);
+    /// `progress(rows_done)` is called about every 50 ms. Ctrl-C stops the render.
+    #[pyo3(signature = (threads = None, progress = None))]
+    fn render<'py>(
+        &self,
+        py: Python<'py>,
+        threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyArray2<f32>>, f64)> {
+        let setup = self.setup.clone();
+        let ctl = Arc::new(core::RenderControl::default());
+        let image = run_detached(py, threads, ctl, progress, move |ctl| core::render(&setup, ctl))?;
+        Ok((image_array(py, &self.setup, image.data), image.omega_sum))
+    }
+
+    /// Statistics the reference prints (max_I and its position, mean, rms, rmsd, solid angle).
+    fn stats<'py>(&self, py: Python<'py>, image: PyReadonlyArray2<'py, f32>, omega_sum: f64) -> PyResult<Bound<'py, PyAny>> {
+        let data = image_slice(&self.setup, &image)?;
+        let st = core::image_stats(&self.setup, data, omega_sum);
+        Ok(pythonize::pythonize(py, &st)?)
+    }
+
+    /// Poisson noise in photons for `image` from seed `seed`, drawn as the reference draws it;
+    /// returns (photons float32 image, total photons).
+    fn noise<'py>(&self, py: Python<'py>, image: PyReadonlyArray2<'py, f32>, seed: i64) -> PyResult<(Bound<'py, PyArray2<f32>>, f64)> {
+        let data = image_slice(&self.setup, &image)?.to_vec();
+        let setup = self.setup.clone();
+        let n = py.detach(move || core::noise_image(&setup, &data, seed));
+        Ok((image_array(py, &self.setup, n.photons), n.total))
+    }
+
+    /// The value of pixel (fast, slow) and the `TRACE <name> <values>` lines of its intensity
+    /// chain (docs/trace.md).
+    fn trace(&self, py: Python<'_>, fpixel: usize, spixel: usize) -> PyResult<(f32, Vec<String>)> {
+        let setup = self.setup.clone();
+        py.detach(move || core::Plan::new(&setup).trace(fpixel, spixel)).map_err(to_py)
+    }
+
+    /// Everything derived from the configuration (geometry, lattice, sources, steps...).
+    #[getter]
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let d = pythonize::pythonize(py, self.setup.as_ref())?;
+        let header = pythonize::pythonize(py, &core::setup::header_values(&self.setup))?;
+        d.cast::<PyDict>()?.set_item("header", header)?;
+        Ok(d)
+    }
+
+    /// (spixels, fpixels).
+    #[getter]
+    fn shape(&self) -> (usize, usize) {
+        (self.setup.geometry.spixels, self.setup.geometry.fpixels)
+    }
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("NanoBraggError", m.py().get_type::<NanoBraggError>())?;
+    m.add("ConfigError", m.py().get_type::<ConfigError>())?;
+    m.add("InputFileError", m.py().get_type::<InputFileError>())?;
+    m.add_class::<Simulation>()?;
+    m.add_class::<HklTable>()?;
+    m.add_function(wrap_pyfunction!(read_hkl, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_config, m)?)?;
+    m.add_function(wrap_pyfunction!(default_config, m)?)?;
+    Ok(())
+}
