@@ -476,6 +476,25 @@ impl Config {
         }
 
         let s = &self.sampling;
+        if d.convention != Convention::Custom {
+            for (name, given) in [
+                ("beam.beam_vector", b.beam_vector.is_some()),
+                ("beam.polar_vector", b.polar_vector.is_some()),
+                ("sampling.spindle_axis", s.spindle_axis.is_some()),
+                ("detector.fdet_vector", d.fdet_vector.is_some()),
+                ("detector.sdet_vector", d.sdet_vector.is_some()),
+                ("detector.odet_vector", d.odet_vector.is_some()),
+                ("detector.twotheta_axis", d.twotheta_axis.is_some()),
+                ("detector.pix0_vector_m", d.pix0_vector_m.is_some()),
+            ] {
+                if given {
+                    return Err(Error::config(
+                        name,
+                        "is only used with detector.convention = \"custom\" (each other convention sets its own)",
+                    ));
+                }
+            }
+        }
         if let Some(n) = s.oversample {
             if n <= 0 {
                 return Err(Error::config("sampling.oversample", format!("must be at least 1, not {n}")));

@@ -1,0 +1,70 @@
+"""Type stubs of the compiled core, ``nanobragg_rs._core`` (checked by mypy stubtest)."""
+
+from collections.abc import Callable
+from os import PathLike
+from typing import Any, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "ConfigError",
+    "HklTable",
+    "InputFileError",
+    "NanoBraggError",
+    "Simulation",
+    "__version__",
+    "default_config",
+    "read_hkl",
+    "validate_config",
+]
+
+__version__: str
+
+class NanoBraggError(ValueError):
+    """Base class of nanobragg_rs errors."""
+
+class ConfigError(NanoBraggError):
+    """A configuration value is missing, malformed or impossible."""
+
+class InputFileError(NanoBraggError):
+    """An input file could be read but not understood."""
+
+@final
+class HklTable:
+    """Structure factors on a dense h, k, l grid."""
+
+    @staticmethod
+    def from_arrays(
+        indices: npt.NDArray[np.int32], amplitudes: npt.NDArray[np.float64], default_F: float = 0.0
+    ) -> HklTable: ...
+    @staticmethod
+    def read_fdump(path: str | PathLike[str]) -> HklTable: ...
+    def write_fdump(self, path: str | PathLike[str]) -> None: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def bounds(self) -> tuple[int, int, int, int, int, int]: ...
+    def get(self, h: int, k: int, l: int) -> float | None: ...
+
+@final
+class Simulation:
+    """A configuration resolved into everything a render needs."""
+
+    def __new__(
+        cls, config: dict[str, Any], hkl: HklTable | None = None, mask: npt.NDArray[np.uint16] | None = None
+    ) -> Simulation: ...
+    def render(
+        self, threads: int | None = None, progress: Callable[[int], object] | None = None
+    ) -> tuple[npt.NDArray[np.float32], float]: ...
+    def stats(self, image: npt.NDArray[np.float32], omega_sum: float) -> dict[str, Any]: ...
+    def noise(self, image: npt.NDArray[np.float32], seed: int) -> tuple[npt.NDArray[np.float32], float]: ...
+    def trace(self, fpixel: int, spixel: int) -> tuple[float, list[str]]: ...
+    @property
+    def summary(self) -> dict[str, Any]: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+def read_hkl(path: str | PathLike[str]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]: ...
+def validate_config(config: dict[str, Any]) -> None: ...
+def default_config() -> dict[str, Any]: ...
