@@ -58,6 +58,8 @@ class Simulator:
             flat_mask = np.ascontiguousarray(np.asarray(mask).reshape(-1) != 0, dtype=np.uint16)
         self._sim = _core.Simulation(config.to_dict(), table, flat_mask)
         self._omega_sum: float | None = None
+        #: The instruction-set path of the last render.
+        self.isa: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -70,15 +72,21 @@ class Simulator:
         return self._sim.summary
 
     def render(
-        self, threads: int | None = None, progress: Callable[[int], object] | None = None
+        self,
+        threads: int | None = None,
+        progress: Callable[[int], object] | None = None,
+        isa: str | None = None,
     ) -> np.ndarray:
         """The float image in photons per pixel, shape (spixels, fpixels), float32.
 
         ``threads`` sets the number of threads (default: every core, or RAYON_NUM_THREADS);
-        the image is the same bit for bit whatever the number. ``progress(rows_done)`` is
-        called about every 50 ms. Ctrl-C stops the render with KeyboardInterrupt.
+        the image is the same bit for bit whatever the number. ``isa`` forces an
+        instruction-set path: "avx512", "avx2", "scalar" (any CPU), or "exact" (the
+        reference's own arithmetic, bit-identical to nanoBragg.c); by default the fastest this
+        CPU supports (or the one NANOBRAGG_ISA names). ``progress(rows_done)`` is called about
+        every 50 ms. Ctrl-C stops the render with KeyboardInterrupt.
         """
-        image, self._omega_sum = self._sim.render(threads, progress)
+        image, self._omega_sum, self.isa = self._sim.render(threads, progress, isa)
         return image
 
     def stats(self, image: np.ndarray) -> Stats:
@@ -92,9 +100,10 @@ class Simulator:
         photons, total = self._sim.noise(np.ascontiguousarray(image, dtype=np.float32), seed)
         return Noise(photons, total)
 
-    def trace(self, fpixel: int, spixel: int) -> tuple[float, list[str]]:
-        """Value of one pixel and the TRACE lines of its intensity chain (docs/trace.md)."""
-        return self._sim.trace(fpixel, spixel)
+    def trace(self, fpixel: int, spixel: int, isa: str | None = None) -> tuple[float, list[str]]:
+        """Value of one pixel and the TRACE lines of its intensity chain (docs/trace.md),
+        computed on the same instruction-set path (and so the same bits) as ``render``."""
+        return self._sim.trace(fpixel, spixel, isa)
 
 
 def render(config: Config, *, threads: int | None = None) -> np.ndarray:

@@ -88,6 +88,17 @@ impl HklTable {
         Ok(t)
     }
 
+    /// The grid, flat: index `((h - h_min)·(k_range + 1) + (k - k_min))·(l_range + 1) + (l - l_min)`.
+    pub fn data(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// (h_range + 1, k_range + 1, l_range + 1): the allocated extent of each axis.
+    pub fn extents(&self) -> (usize, usize, usize) {
+        let (hr, kr, lr) = self.ranges();
+        (hr as usize + 1, kr as usize + 1, lr as usize + 1)
+    }
+
     /// The amplitude at integer indices inside the box, `None` outside it.
     #[inline(always)]
     pub fn get(&self, h: i32, k: i32, l: i32) -> Option<f64> {

@@ -2,23 +2,27 @@
 //!
 //! Each pixel sums, over sensor layers, sub-pixels, sources, spindle steps and mosaic
 //! domains, |F_cell|² |F_latt|², then scales by r_e², fluence, polarization, solid angle and
-//! 1/steps. The order of every operation is the reference's, so the image agrees with
-//! nanoBragg.c bit for bit. Two pieces of the reference's serial state are made independent
-//! of the pixel order so rows can run in parallel and give the same image on any number of
-//! threads:
+//! 1/steps, in the reference's loop order. The loop is written once over [`Lanes`]: adjacent
+//! pixels of a row share every loop index, so a vector holds one pixel per lane and the
+//! control flow stays uniform. Specialised copies are compiled for each crystal shape and
+//! structure-factor mode, and for each instruction set (see [`crate::simd`]).
+//!
+//! Two pieces of the reference's serial state are made independent of the pixel order, so
+//! rows can run in parallel and give the same image on any number of threads:
 //!
 //! * the phi carry-over (notes Q1): a step at phi = 0 reuses the last nonzero-phi orientation,
 //!   which after the first evaluated sweep is always that of the last nonzero step; only the
 //!   first sweep of the whole render sees the unrotated crystal. [`Plan`] finds that sweep.
 //! * the interpolation shutdown (Q2): the first out-of-range point in serial order turns
-//!   interpolation off for the rest of the render. A first pass records each pixel's first such
-//!   point; pixels after the earliest one are rendered again without interpolation.
+//!   interpolation off for the rest of the render. A first pass records where each row first
+//!   meets such a point; pixels after the earliest one are rendered again without it.
 
 use crate::config::Shape;
 use crate::error::{Error, Result};
-use crate::lattice::{f_latt, polarization_factor, square_factors, LatticeShape};
-use crate::setup::{Setup, R_E_SQR};
-use crate::vec3::{mat_vec, rotate_axis, unitize, V3};
+use crate::lattice::{f_latt, polarization_factor, sincg, LatticeShape};
+use crate::setup::{Setup, R_E_SQR, RTD};
+use crate::simd::{cospi, sinpi, Exact, Isa, Lanes, Scalar};
+use crate::vec3::{cross, dot, mat_vec, rotate_axis, unitize, V3};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -26,7 +30,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub trait Tracer {
     /// False for the no-op tracer, so that no trace work is done in a normal render.
     const ON: bool;
-    fn record(&mut self, name: &str, values: &[f64]);
+    /// Record `values`, one vector per value, of the traced lane.
+    fn record<L: Lanes>(&mut self, name: &str, values: &[L::F]);
 }
 
 /// The tracer of a normal render: does nothing, costs nothing.
@@ -35,22 +40,22 @@ pub struct NoTrace;
 impl Tracer for NoTrace {
     const ON: bool = false;
     #[inline(always)]
-    fn record(&mut self, _: &str, _: &[f64]) {}
+    fn record<L: Lanes>(&mut self, _: &str, _: &[L::F]) {}
 }
 
-/// A tracer that keeps `TRACE <name> <values>` lines.
-#[derive(Default)]
+/// A tracer that keeps `TRACE <name> <values>` lines for one lane.
 pub struct TextTrace {
+    pub lane: usize,
     pub lines: Vec<String>,
 }
 
 impl Tracer for TextTrace {
     const ON: bool = true;
-    fn record(&mut self, name: &str, values: &[f64]) {
+    fn record<L: Lanes>(&mut self, name: &str, values: &[L::F]) {
         let mut line = format!("TRACE {name}");
         for v in values {
             line.push(' ');
-            line.push_str(&crate::fmt::g_prec(*v, 17));
+            line.push_str(&crate::fmt::g_prec(L::lane(*v, self.lane), 17));
         }
         self.lines.push(line);
     }
@@ -68,36 +73,78 @@ enum Interp {
     WhereInRange,
 }
 
-/// Orientation (a, b, c in m) of each spindle step and mosaic domain.
-type Orientations = Vec<[V3; 3]>;
+const SQUARE: u8 = 0;
+const ROUND: u8 = 1;
+const GAUSS: u8 = 2;
+const TOPHAT: u8 = 3;
+/// F_cell is default_F everywhere (no table).
+const F_CONST: u8 = 0;
+/// Nearest-neighbour lookup in the table.
+const F_TABLE: u8 = 1;
+/// Tricubic interpolation in the table.
+const F_INTERP: u8 = 2;
+
+/// Up to this many cells the lattice factor is a Chebyshev recurrence on one cosine,
+/// sin(Nx)/sin(x) = U_{N-1}(cos x) in N multiply-adds; above it a ratio of two sines.
+const CHEBYSHEV_MAX_N: f64 = 24.0;
+
+/// One source as the pixel loop uses it.
+#[derive(Clone, Copy, Debug)]
+struct Src {
+    incident: V3,
+    lambda: f64,
+    inv_lambda: f64,
+    /// Incident unit vector and the E/B axes of the polarization factor.
+    inc_unit: V3,
+    b_axis: V3,
+    e_axis: V3,
+}
 
 /// Per-render data shared by all pixels.
 pub struct Plan<'a> {
     s: &'a Setup,
     shape: LatticeShape,
-    /// Orientations for `phi_tic * domains + mos_tic`, for the very first sweep and all others.
-    orient_first: Orientations,
-    orient_rest: Orientations,
+    /// Orientations (a, b, c in m, flattened) for `phi_tic * domains + mos_tic`, for the very
+    /// first sweep and for all others.
+    orient_first: Vec<[f64; 9]>,
+    orient_rest: Vec<[f64; 9]>,
     /// Linear index of the pixel whose first sweep sees the unrotated crystal (Q1).
     first_sweep_pixel: Option<usize>,
     /// Polarization axis as the reference's in-place normalisation leaves it.
     polar_axis: V3,
+    sources: Vec<Src>,
     fixed: bool,
+    isa: Isa,
+    /// Sum factors: thick/polar/omega per contribution (else applied once per pixel).
+    weight_thick: bool,
+    weight_polar: bool,
+    weight_omega: bool,
+    /// The water term added to every contribution in the corrected mode.
+    water_step: f64,
+    /// Structure factors as a flat grid: data, minimum indices, extents.
+    table: Option<(&'a [f64], [f64; 3], [f64; 3])>,
+    shape_code: u8,
+    f_mode: u8,
 }
 
-/// What one pixel produced.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PixelOut {
-    pub value: f32,
-    /// Sum of the solid angle over sub-pixels and layers (for the printed statistics).
-    pub omega_sum: f64,
-    /// Ordinal of the first out-of-range interpolation point met, if any.
-    pub out_of_range: Option<u64>,
+/// What a group of pixels produced, per lane.
+struct GroupOut<L: Lanes> {
+    value: L::F,
+    omega_sum: L::F,
+    /// Ordinal of the first out-of-range interpolation point met, per lane.
+    out_of_range: [u64; 8],
 }
 
 impl<'a> Plan<'a> {
-    /// Precompute orientations and the serial-order state of the reference.
+    /// Precompute orientations and the serial-order state of the reference, for the fastest
+    /// instruction set this CPU supports (or the one `NANOBRAGG_ISA` names).
     pub fn new(s: &'a Setup) -> Plan<'a> {
+        Plan::with_isa(s, Isa::detect())
+    }
+
+    /// As [`Plan::new`] on a given instruction set (falling back to scalar if unsupported).
+    pub fn with_isa(s: &'a Setup, isa: Isa) -> Plan<'a> {
+        let isa = if isa.supported() { isa } else { Isa::Scalar };
         let fixed = s.fix_quirks;
         let phis: Vec<f64> = (0..s.phi.count).map(|i| s.phi.angle(i)).collect();
         let rotated = |phi: f64| -> [V3; 3] {
@@ -127,15 +174,16 @@ impl<'a> Plan<'a> {
             Some(i) if !fixed => rotated(phis[i]),
             _ => unrotated,
         };
-        let with_mosaic = |spindle: Vec<[V3; 3]>| -> Orientations {
+        let with_mosaic = |spindle: Vec<[V3; 3]>| -> Vec<[f64; 9]> {
             let mut out = Vec::with_capacity(spindle.len() * s.mosaic_umats.len());
             for [ap, bp, cp] in spindle {
                 for u in &s.mosaic_umats {
-                    out.push(if s.mosaic_spread > 0.0 {
+                    let [a, b, c] = if s.mosaic_spread > 0.0 {
                         [mat_vec(u, ap), mat_vec(u, bp), mat_vec(u, cp)]
                     } else {
                         [ap, bp, cp]
-                    });
+                    };
+                    out.push([a[0], a[1], a[2], b[0], b[1], b[2], c[0], c[1], c[2]]);
                 }
             }
             out
@@ -148,7 +196,40 @@ impl<'a> Plan<'a> {
         for _ in 0..4 {
             polar_axis = unitize(polar_axis).0;
         }
+        let sources = s
+            .sources
+            .iter()
+            .map(|src| {
+                let incident = [-src.direction[0], -src.direction[1], -src.direction[2]];
+                let inc_unit = unitize(incident).0;
+                let b_axis = unitize(cross(polar_axis, inc_unit)).0;
+                let e_axis = unitize(cross(inc_unit, b_axis)).0;
+                Src {
+                    incident,
+                    lambda: src.wavelength_m,
+                    inv_lambda: 1.0 / src.wavelength_m,
+                    inc_unit,
+                    b_axis,
+                    e_axis,
+                }
+            })
+            .collect();
 
+        let table = s.hkl.as_deref().filter(|t| t.count != 0).map(|t| {
+            let (eh, ek, el) = t.extents();
+            (t.data(), [t.h_min as f64, t.k_min as f64, t.l_min as f64], [eh as f64, ek as f64, el as f64])
+        });
+        let f_mode = match (table.is_some(), s.interpolate) {
+            (false, _) => F_CONST,
+            (true, false) => F_TABLE,
+            (true, true) => F_INTERP,
+        };
+        let shape_code = match s.shape {
+            Shape::Square => SQUARE,
+            Shape::Round => ROUND,
+            Shape::Gauss => GAUSS,
+            Shape::Tophat => TOPHAT,
+        };
         let mut plan = Plan {
             s,
             shape: LatticeShape {
@@ -163,10 +244,25 @@ impl<'a> Plan<'a> {
             orient_rest,
             first_sweep_pixel: None,
             polar_axis,
+            sources,
             fixed,
+            isa,
+            // The corrected mode weights each layer's contributions by its own capture fraction.
+            weight_thick: s.oversample_thick || (fixed && s.thickness.layers > 1),
+            weight_polar: s.oversample_polar,
+            weight_omega: s.oversample_omega,
+            water_step: if fixed && s.water_size > 0.0 { s.i_bg / (R_E_SQR * s.fluence) } else { 0.0 },
+            table,
+            shape_code,
+            f_mode,
         };
         plan.first_sweep_pixel = plan.find_first_sweep_pixel();
         plan
+    }
+
+    /// The instruction set this plan renders with.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// The first pixel in serial order where some source passes the resolution cut.
@@ -192,9 +288,14 @@ impl<'a> Plan<'a> {
             for sub_s in 0..s.oversample {
                 for sub_f in 0..s.oversample {
                     let (d, _) = unitize(self.position(fpixel, spixel, sub_f, sub_s, layer));
-                    for src in &s.sources {
-                        let st = scattering(d, src.direction, src.wavelength_m);
-                        if !cut_by_dmin(s.dmin, 0.5 * norm3(st)) {
+                    for src in &self.sources {
+                        let sv = [
+                            (d[0] - src.incident[0]) / src.lambda,
+                            (d[1] - src.incident[1]) / src.lambda,
+                            (d[2] - src.incident[2]) / src.lambda,
+                        ];
+                        let stol = 0.5 * dot(sv, sv).sqrt();
+                        if !(stol > 0.0 && s.dmin > 0.5 / stol) {
                             return true;
                         }
                     }
@@ -204,7 +305,7 @@ impl<'a> Plan<'a> {
         false
     }
 
-    /// Lab position of a sub-pixel (before curving), in the reference's term order.
+    /// Lab position of one sub-pixel, in the reference's term order (curved if asked).
     #[inline(always)]
     fn position(&self, fpixel: usize, spixel: usize, sub_f: usize, sub_s: usize, layer: usize) -> V3 {
         let s = self.s;
@@ -219,206 +320,489 @@ impl<'a> Plan<'a> {
             p[i] = fdet * g.fdet[i] + sdet * g.sdet[i] + odet * g.odet[i] + g.pix0[i];
         }
         if s.curved {
-            let v = [s.geometry.distance * g.beam[0], s.geometry.distance * g.beam[1], s.geometry.distance * g.beam[2]];
+            let v = [g.distance * g.beam[0], g.distance * g.beam[1], g.distance * g.beam[2]];
             let v = rotate_axis(v, g.sdet, p[1] / g.distance);
             p = rotate_axis(v, g.fdet, p[2] / g.distance);
         }
         p
     }
 
-    /// Render one pixel, telling `tracer` every factor of its intensity chain.
-    fn pixel<T: Tracer>(&self, fpixel: usize, spixel: usize, mut interp: Interp, tracer: &mut T) -> PixelOut {
+    /// Render `L::N` adjacent pixels of row `spixel` starting at `f0`; lanes outside `valid`
+    /// are computed but must not be used.
+    #[inline(always)]
+    fn group<L: Lanes, T: Tracer, const SH: u8, const FM: u8>(
+        &self,
+        spixel: usize,
+        f0: usize,
+        valid: L::M,
+        mode: Interp,
+        tr: &mut T,
+    ) -> GroupOut<L> {
         let s = self.s;
         let g = &s.geometry;
         let fixed = self.fixed;
-        let idx = spixel * g.fpixels + fpixel;
-        let mut first_sweep = self.first_sweep_pixel == Some(idx);
+        let os = s.oversample;
+        let sub = g.pixel_size / os as f64;
+        let nsrc = self.sources.len();
         let domains = s.mosaic_umats.len();
         let phisteps = s.phi.count;
-        let nsrc = s.sources.len();
-        let os = s.oversample;
-        let (ot, op, oo) = (s.oversample_thick || (fixed && s.thickness.layers > 1), s.oversample_polar, s.oversample_omega);
-        let (ot_flag, op_flag, oo_flag) = (s.oversample_thick, s.oversample_polar, s.oversample_omega);
-        let hkl = s.hkl.as_deref();
-        let mut out = PixelOut::default();
+        let nsteps = phisteps * domains;
+        let (wt, wp, wo) = (self.weight_thick, self.weight_polar, self.weight_omega);
+        let compounding = !fixed && (wt || wp || wo);
+        let water = s.water_size != 0.0;
+        let dmin = s.dmin;
+        let skip_polar = fixed && s.nopolar;
+        let fpixels = g.fpixels;
+        let [na, nb, nc] = s.n_cells;
+        let zero = L::splat(0.0);
+        let one = L::splat(1.0);
 
-        // In the corrected mode the water adds to every sub-step, so it is scaled once.
-        let water_step = if fixed && s.water_size > 0.0 { s.i_bg / (R_E_SQR * s.fluence) } else { 0.0 };
-        let mut i_sum = if fixed { 0.0 } else { s.i_bg };
-        let mut polar = if s.nopolar { 1.0 } else { 0.0 };
-        let mut omega = 0.0;
-        let mut capture = 0.0;
+        let mut out_of_range = [u64::MAX; 8];
+        let mut interp_on: L::M = if FM == F_INTERP && mode != Interp::Nearest { valid } else { L::mask_from_fn(|_| false) };
+        let mut first_mask: L::M = match self.first_sweep_pixel {
+            Some(p) if p / fpixels == spixel && p % fpixels >= f0 && p % fpixels < f0 + L::N => {
+                L::and(L::mask_from_fn(|j| f0 + j == p % fpixels), valid)
+            }
+            _ => L::mask_from_fn(|_| false),
+        };
+        let mut i_sum = L::splat(if fixed { 0.0 } else { s.i_bg });
+        let mut polar = L::splat(if s.nopolar { 1.0 } else { 0.0 });
+        let mut omega = zero;
+        let mut omega_sum = zero;
+        let mut capture = zero;
+        let fbase = L::from_fn(|j| ((f0 + j) * os) as f64);
         if T::ON {
-            tracer.record("pixel", &[fpixel as f64, spixel as f64]);
-            tracer.record("I_bg", &[s.i_bg]);
+            tr.record::<L>("pixel", &[L::from_fn(|j| (f0 + j) as f64), L::splat(spixel as f64)]);
+            tr.record::<L>("I_bg", &[L::splat(s.i_bg)]);
         }
 
         for layer in 0..s.thickness.layers {
-            capture = if s.thickness.thickness == 0.0 { 1.0 } else { 0.0 };
+            capture = L::splat(if s.thickness.thickness == 0.0 { 1.0 } else { 0.0 });
+            let odet = layer as f64 * s.thickness.step;
             for sub_s in 0..os {
+                let sdet = sub * (spixel * os + sub_s) as f64 + sub / 2.0;
                 for sub_f in 0..os {
-                    let p = self.position(fpixel, spixel, sub_f, sub_s, layer);
-                    let (mut d, airpath) = unitize(p);
-                    if omega == 0.0 || oo_flag {
+                    let first_sub = layer == 0 && sub_s == 0 && sub_f == 0;
+                    let p: [L::F; 3] = if s.curved {
+                        let ps: Vec<V3> = (0..L::N).map(|j| self.position(f0 + j, spixel, sub_f, sub_s, layer)).collect();
+                        [L::from_fn(|j| ps[j][0]), L::from_fn(|j| ps[j][1]), L::from_fn(|j| ps[j][2])]
+                    } else {
+                        let fdet = L::add(L::mul(L::splat(sub), L::add(fbase, L::splat(sub_f as f64))), L::splat(sub / 2.0));
+                        each3!(|i| {
+                            L::add(
+                                L::add(L::add(L::mul(fdet, L::splat(g.fdet[i])), L::splat(sdet * g.sdet[i])), L::splat(odet * g.odet[i])),
+                                L::splat(g.pix0[i]),
+                            )
+                        })
+                    };
+                    let r = L::sqrt(L::add(L::add(L::mul(p[0], p[0]), L::mul(p[1], p[1])), L::mul(p[2], p[2])));
+                    let mut d = if L::EXACT {
+                        [L::div(p[0], r), L::div(p[1], r), L::div(p[2], r)]
+                    } else {
+                        let inv = L::div(one, r);
+                        [L::mul(p[0], inv), L::mul(p[1], inv), L::mul(p[2], inv)]
+                    };
+                    if first_sub || wo {
                         omega = if s.point_pixel {
-                            1.0 / airpath / airpath
+                            L::div(L::div(one, r), r)
                         } else {
-                            g.pixel_size * g.pixel_size / airpath / airpath * g.close_distance / airpath
+                            let px2 = L::splat(g.pixel_size * g.pixel_size);
+                            L::div(L::mul(L::div(L::div(px2, r), r), L::splat(g.close_distance)), r)
                         };
                     }
-                    out.omega_sum += omega;
-                    if capture == 0.0 || ot_flag {
-                        let parallax = d[0] * g.odet[0] + d[1] * g.odet[1] + d[2] * g.odet[2];
+                    omega_sum = L::add(omega_sum, omega);
+                    let need_capture = if s.oversample_thick { L::mask_from_fn(|_| true) } else { L::eq(capture, zero) };
+                    if L::any(need_capture) {
+                        let parallax = L::add(
+                            L::add(L::mul(d[0], L::splat(g.odet[0])), L::mul(d[1], L::splat(g.odet[1]))),
+                            L::mul(d[2], L::splat(g.odet[2])),
+                        );
                         let (t, mu) = (s.thickness.step, s.thickness.mu);
-                        capture = (-(layer as f64) * t * mu / parallax).exp()
-                            - (-((layer + 1) as f64) * t * mu / parallax).exp();
+                        let fresh = L::from_fn(|j| {
+                            let par = L::lane(parallax, j);
+                            (-(layer as f64) * t * mu / par).exp() - (-((layer + 1) as f64) * t * mu / par).exp()
+                        });
+                        capture = L::select(need_capture, fresh, capture);
                     }
                     if T::ON {
                         let ctx = format!("[t={layer},s={sub_s},f={sub_f}]");
-                        tracer.record(&format!("position{ctx}"), &p);
-                        tracer.record(&format!("diffracted{ctx}"), &d);
-                        tracer.record(&format!("airpath{ctx}"), &[airpath]);
-                        tracer.record(&format!("omega{ctx}"), &[omega]);
-                        tracer.record(&format!("capture_fraction{ctx}"), &[capture]);
+                        tr.record::<L>(&format!("position{ctx}"), &p);
+                        tr.record::<L>(&format!("diffracted{ctx}"), &d);
+                        tr.record::<L>(&format!("airpath{ctx}"), &[r]);
+                        tr.record::<L>(&format!("omega{ctx}"), &[omega]);
+                        tr.record::<L>(&format!("capture_fraction{ctx}"), &[capture]);
                     }
-                    for (isrc, src) in s.sources.iter().enumerate() {
-                        let lambda = src.wavelength_m;
-                        let incident = [-src.direction[0], -src.direction[1], -src.direction[2]];
-                        let sv = [(d[0] - incident[0]) / lambda, (d[1] - incident[1]) / lambda, (d[2] - incident[2]) / lambda];
-                        let stol = 0.5 * norm3(sv);
-                        let ctx = if T::ON { format!("[t={layer},s={sub_s},f={sub_f},src={isrc}]") } else { String::new() };
-                        if T::ON {
-                            tracer.record(&format!("incident{ctx}"), &incident);
-                            tracer.record(&format!("wavelength{ctx}"), &[lambda]);
-                            tracer.record(&format!("scattering{ctx}"), &sv);
-                            tracer.record(&format!("stol{ctx}"), &[stol]);
-                        }
-                        if cut_by_dmin(s.dmin, stol) {
-                            if T::ON {
-                                tracer.record(&format!("dmin_cut{ctx}"), &[1.0]);
+                    for (isrc, src) in self.sources.iter().enumerate() {
+                        let sv: [L::F; 3] = each3!(|i| {
+                            let diff = L::sub(d[i], L::splat(src.incident[i]));
+                            if L::EXACT {
+                                L::div(diff, L::splat(src.lambda))
+                            } else {
+                                L::mul(diff, L::splat(src.inv_lambda))
                             }
-                            continue;
-                        }
-                        if (polar == 0.0 || op_flag) && !(fixed && s.nopolar) {
-                            polar = polarization_factor(s.polarization, incident, d, self.polar_axis);
-                            // The reference normalises the diffracted vector again in place.
-                            d = unitize(d).0;
-                        }
-                        if T::ON {
-                            tracer.record(&format!("polar{ctx}"), &[polar]);
-                        }
-                        let orient = if first_sweep { &self.orient_first } else { &self.orient_rest };
-                        first_sweep = false;
-                        for phi_tic in 0..phisteps {
-                            for mos in 0..domains {
-                                let [a, b, c] = orient[phi_tic * domains + mos];
-                                let h = a[0] * sv[0] + a[1] * sv[1] + a[2] * sv[2];
-                                let k = b[0] * sv[0] + b[1] * sv[1] + b[2] * sv[2];
-                                let l = c[0] * sv[0] + c[1] * sv[1] + c[2] * sv[2];
-                                let h0 = (h - 0.5).ceil() as i32;
-                                let k0 = (k - 0.5).ceil() as i32;
-                                let l0 = (l - 0.5).ceil() as i32;
-                                let fl = f_latt(&self.shape, h, k, l, h0, k0, l0);
-                                let sctx = if T::ON {
-                                    format!("[t={layer},s={sub_s},f={sub_f},src={isrc},phi={phi_tic},mos={mos}]")
-                                } else {
-                                    String::new()
-                                };
-                                if T::ON {
-                                    tracer.record(&format!("phi_deg{sctx}"), &[s.phi.angle(phi_tic) * crate::setup::RTD]);
-                                    tracer.record(&format!("a{sctx}"), &a);
-                                    tracer.record(&format!("b{sctx}"), &b);
-                                    tracer.record(&format!("c{sctx}"), &c);
-                                    tracer.record(&format!("hkl{sctx}"), &[h, k, l]);
-                                    tracer.record(&format!("hkl0{sctx}"), &[h0 as f64, k0 as f64, l0 as f64]);
-                                    if s.shape == Shape::Square {
-                                        tracer.record(&format!("F_latt_abc{sctx}"), &square_factors(&self.shape, h, k, l));
-                                    }
-                                    tracer.record(&format!("F_latt{sctx}"), &[fl]);
+                        });
+                        let ctx = if T::ON { format!("[t={layer},s={sub_s},f={sub_f},src={isrc}]") } else { String::new() };
+                        let mut active = valid;
+                        if dmin > 0.0 || T::ON {
+                            let stol = L::mul(
+                                L::splat(0.5),
+                                L::sqrt(L::add(L::add(L::mul(sv[0], sv[0]), L::mul(sv[1], sv[1])), L::mul(sv[2], sv[2]))),
+                            );
+                            if T::ON {
+                                tr.record::<L>(&format!("incident{ctx}"), &each3!(|i| L::splat(src.incident[i])));
+                                tr.record::<L>(&format!("wavelength{ctx}"), &[L::splat(src.lambda)]);
+                                tr.record::<L>(&format!("scattering{ctx}"), &sv);
+                                tr.record::<L>(&format!("stol{ctx}"), &[stol]);
+                            }
+                            if dmin > 0.0 {
+                                let cut = L::and(L::lt(zero, stol), L::lt(L::div(L::splat(0.5), stol), L::splat(dmin)));
+                                active = L::andnot(active, cut);
+                                if T::ON && L::any(cut) {
+                                    tr.record::<L>(&format!("dmin_cut{ctx}"), &[L::select(cut, one, zero)]);
                                 }
-                                if fl == 0.0 && s.water_size == 0.0 {
+                                if !L::any(active) {
                                     continue;
                                 }
-                                let ordinal = ((((layer * os + sub_s) * os + sub_f) * nsrc + isrc) * phisteps + phi_tic)
-                                    * domains
-                                    + mos;
-                                let mut f_cell = s.default_f;
-                                let mut nearest = interp == Interp::Nearest;
-                                if !nearest {
-                                    let t = hkl.expect("interpolation needs a table");
-                                    if t.interpolation_in_range(h, k, l) {
-                                        f_cell = t.interpolate(h, k, l);
-                                    } else {
-                                        nearest = true;
-                                        if out.out_of_range.is_none() {
-                                            out.out_of_range = Some(ordinal as u64);
-                                        }
-                                        if interp == Interp::UntilOutOfRange {
-                                            interp = Interp::Nearest;
-                                        }
-                                    }
-                                }
-                                if nearest {
-                                    f_cell = hkl.and_then(|t| t.get(h0, k0, l0)).unwrap_or(s.default_f);
-                                }
-                                let contribution = f_cell * f_cell * fl * fl;
-                                if fixed {
-                                    let mut c = contribution + water_step;
-                                    if ot {
-                                        c *= capture;
-                                    }
-                                    if op {
-                                        c *= polar;
-                                    }
-                                    if oo {
-                                        c *= omega;
-                                    }
-                                    i_sum += c;
-                                } else {
-                                    i_sum += contribution;
-                                    if ot_flag {
-                                        i_sum *= capture;
-                                    }
-                                    if op_flag {
-                                        i_sum *= polar;
-                                    }
-                                    if oo_flag {
-                                        i_sum *= omega;
-                                    }
-                                }
-                                if T::ON {
-                                    tracer.record(&format!("F_cell{sctx}"), &[f_cell]);
-                                    tracer.record(&format!("I{sctx}"), &[i_sum]);
-                                }
                             }
                         }
+                        let need_polar = if skip_polar {
+                            L::mask_from_fn(|_| false)
+                        } else if s.oversample_polar {
+                            active
+                        } else {
+                            L::and(L::eq(polar, zero), active)
+                        };
+                        if L::any(need_polar) {
+                            let fresh = self.polarization::<L>(src, d);
+                            polar = L::select(need_polar, fresh, polar);
+                            // The reference normalises the diffracted vector again, in place.
+                            let rn = L::sqrt(L::add(L::add(L::mul(d[0], d[0]), L::mul(d[1], d[1])), L::mul(d[2], d[2])));
+                            d = each3!(|i| L::select(need_polar, L::div(d[i], rn), d[i]));
+                        }
+                        if T::ON {
+                            tr.record::<L>(&format!("polar{ctx}"), &[polar]);
+                        }
+                        let blend = L::and(first_mask, active);
+                        let blending = L::any(blend);
+                        for step in 0..nsteps {
+                            let rest = &self.orient_rest[step];
+                            let o: [L::F; 9] = if blending {
+                                let first = &self.orient_first[step];
+                                each9!(|i| L::select(blend, L::splat(first[i]), L::splat(rest[i])))
+                            } else {
+                                each9!(|i| L::splat(rest[i]))
+                            };
+                            let (h, k, l) = (miller::<L>(&o, 0, &sv), miller::<L>(&o, 3, &sv), miller::<L>(&o, 6, &sv));
+                            let half = L::splat(0.5);
+                            let (h0, k0, l0) = (L::ceil(L::sub(h, half)), L::ceil(L::sub(k, half)), L::ceil(L::sub(l, half)));
+                            let ordinal = ((((layer * os + sub_s) * os + sub_f) * nsrc + isrc) * nsteps + step) as u64;
+
+                            // F_cell first where it does not depend on the lattice factor: a
+                            // sparse table with default_F 0 then skips most lattice factors.
+                            let mut f_cell = L::splat(s.default_f);
+                            if FM == F_TABLE {
+                                f_cell = self.lookup::<L>(h0, k0, l0, active);
+                            }
+                            if FM == F_TABLE && !compounding && !water && !T::ON {
+                                let contributes = L::andnot(active, L::eq(f_cell, zero));
+                                if !L::any(contributes) {
+                                    continue;
+                                }
+                            }
+                            let fl = self.lattice::<L, SH>(h, k, l, h0, k0, l0);
+                            if T::ON {
+                                let sctx = format!(
+                                    "[t={layer},s={sub_s},f={sub_f},src={isrc},phi={},mos={}]",
+                                    step / domains,
+                                    step % domains
+                                );
+                                tr.record::<L>(&format!("phi_deg{sctx}"), &[L::splat(s.phi.angle(step / domains) * RTD)]);
+                                tr.record::<L>(&format!("a{sctx}"), &o[0..3]);
+                                tr.record::<L>(&format!("b{sctx}"), &o[3..6]);
+                                tr.record::<L>(&format!("c{sctx}"), &o[6..9]);
+                                tr.record::<L>(&format!("hkl{sctx}"), &[h, k, l]);
+                                tr.record::<L>(&format!("hkl0{sctx}"), &[h0, k0, l0]);
+                                let axis = |x, x0, n: f64| if n > 1.0 { self.lattice_axis::<L>(x, x0, n, true) } else { one };
+                                let axes = [axis(h, h0, na), axis(k, k0, nb), axis(l, l0, nc)];
+                                if SH == SQUARE {
+                                    tr.record::<L>(&format!("F_latt_abc{sctx}"), &axes);
+                                }
+                                let signed = if SH == SQUARE && !L::EXACT { L::mul(L::mul(axes[0], axes[1]), axes[2]) } else { fl };
+                                tr.record::<L>(&format!("F_latt{sctx}"), &[signed]);
+                            }
+                            // The reference skips a step whose lattice factor is exactly 0.
+                            let reach = if water { active } else { L::andnot(active, L::eq(fl, zero)) };
+                            // Lanes a resolution cut removed must not add anything.
+                            let masked = dmin > 0.0;
+                            if FM == F_INTERP {
+                                f_cell = self.interpolated::<L>(h, k, l, h0, k0, l0, reach, &mut interp_on, mode, ordinal, &mut out_of_range);
+                            }
+                            let contribution = L::mul(L::mul(L::mul(f_cell, f_cell), fl), fl);
+                            if fixed {
+                                let mut c = if water { L::add(contribution, L::splat(self.water_step)) } else { contribution };
+                                if wt {
+                                    c = L::mul(c, capture);
+                                }
+                                if wp {
+                                    c = L::mul(c, polar);
+                                }
+                                if wo {
+                                    c = L::mul(c, omega);
+                                }
+                                i_sum = L::select(reach, L::add(i_sum, c), i_sum);
+                            } else if compounding {
+                                // Factors multiply the running sum (notes Q3).
+                                let mut t = L::add(i_sum, contribution);
+                                if wt {
+                                    t = L::mul(t, capture);
+                                }
+                                if wp {
+                                    t = L::mul(t, polar);
+                                }
+                                if wo {
+                                    t = L::mul(t, omega);
+                                }
+                                i_sum = L::select(reach, t, i_sum);
+                            } else if masked {
+                                i_sum = L::select(reach, L::add(i_sum, contribution), i_sum);
+                            } else {
+                                // A zero lattice factor adds zero, as the reference's skip does.
+                                i_sum = L::add(i_sum, contribution);
+                            }
+                            if T::ON {
+                                let sctx = format!(
+                                    "[t={layer},s={sub_s},f={sub_f},src={isrc},phi={},mos={}]",
+                                    step / domains,
+                                    step % domains
+                                );
+                                tr.record::<L>(&format!("F_cell{sctx}"), &[f_cell]);
+                                tr.record::<L>(&format!("I{sctx}"), &[i_sum]);
+                            }
+                        }
+                        first_mask = L::andnot(first_mask, active);
                     }
                 }
             }
         }
 
-        let mut test = R_E_SQR * s.fluence * i_sum / s.steps as f64;
-        if !ot {
-            test *= capture;
+        let mut test = L::div(L::mul(L::splat(R_E_SQR * s.fluence), i_sum), L::splat(s.steps as f64));
+        if !wt {
+            test = L::mul(test, capture);
         }
-        if !op {
-            test *= polar;
+        if !wp {
+            test = L::mul(test, polar);
         }
-        if !oo {
-            test *= omega;
+        if !wo {
+            test = L::mul(test, omega);
         }
-        out.value = (0.0 + test) as f32;
+        let value = L::add(zero, test);
         if T::ON {
-            tracer.record("I", &[i_sum]);
-            tracer.record("steps", &[s.steps as f64]);
-            tracer.record("r_e_sqr", &[R_E_SQR]);
-            tracer.record("fluence", &[s.fluence]);
-            tracer.record("capture_fraction", &[capture]);
-            tracer.record("polar", &[polar]);
-            tracer.record("omega", &[omega]);
-            tracer.record("pixel_value", &[out.value as f64]);
+            tr.record::<L>("I", &[i_sum]);
+            tr.record::<L>("steps", &[L::splat(s.steps as f64)]);
+            tr.record::<L>("r_e_sqr", &[L::splat(R_E_SQR)]);
+            tr.record::<L>("fluence", &[L::splat(s.fluence)]);
+            tr.record::<L>("capture_fraction", &[capture]);
+            tr.record::<L>("polar", &[polar]);
+            tr.record::<L>("omega", &[omega]);
+            tr.record::<L>("pixel_value", &[L::from_fn(|j| L::lane(value, j) as f32 as f64)]);
         }
-        out
+        GroupOut { value, omega_sum, out_of_range }
+    }
+
+    /// Kahn polarization factor for each lane's diffracted direction.
+    #[inline(always)]
+    fn polarization<L: Lanes>(&self, src: &Src, d: [L::F; 3]) -> L::F {
+        let k = self.s.polarization;
+        if L::EXACT {
+            return L::from_fn(|j| {
+                polarization_factor(k, src.incident, [L::lane(d[0], j), L::lane(d[1], j), L::lane(d[2], j)], self.polar_axis)
+            });
+        }
+        let c = dot_const::<L>(&d, src.inc_unit);
+        let c2 = L::mul(c, c);
+        let s2 = L::sub(L::splat(1.0), c2);
+        let one = L::splat(1.0);
+        let cos2psi = if k != 0.0 {
+            // psi = -atan2(d·B, d·E), so cos 2psi = (e² - b²)/(e² + b²), no trigonometry.
+            let (b, e) = (dot_const::<L>(&d, src.b_axis), dot_const::<L>(&d, src.e_axis));
+            let (b2, e2) = (L::mul(b, b), L::mul(e, e));
+            let den = L::add(e2, b2);
+            L::select(L::eq(den, L::splat(0.0)), one, L::div(L::sub(e2, b2), den))
+        } else {
+            one
+        };
+        L::mul(L::splat(0.5), L::sub(L::add(one, c2), L::mul(L::mul(L::splat(k), cos2psi), s2)))
+    }
+
+    /// sin(N π x)/sin(π x) for one axis, N > 1, up to its sign, which the square removes
+    /// (`signed` restores it, for traces).
+    #[inline(always)]
+    fn lattice_axis<L: Lanes>(&self, x: L::F, x0: L::F, n: f64, signed: bool) -> L::F {
+        if L::EXACT {
+            return L::from_fn(|j| sincg(std::f64::consts::PI * L::lane(x, j), n));
+        }
+        // In units of pi from the nearest integer (x - x0 is exact, within 1/2), both sines
+        // need no range reduction: sin(pi N delta) = ±sin(pi t) with t = N delta - round(N delta).
+        let delta = L::sub(x, x0);
+        let p = L::mul(L::splat(n), delta);
+        let k = L::round(p);
+        let t = L::sub(p, k);
+        let ratio = if n <= CHEBYSHEV_MAX_N {
+            // sin(N pi delta)/sin(pi delta) = U_{N-1}(cos pi delta), by the three-term
+            // recurrence U_{m+1} = 2c U_m - U_{m-1}, two steps per turn without moves.
+            let c = cospi::<L>(delta);
+            chebyshev_u::<L>(L::add(c, c), n as usize)
+        } else {
+            L::select(L::eq(delta, L::splat(0.0)), L::splat(n), L::div(sinpi::<L>(t), sinpi::<L>(delta)))
+        };
+        if !signed {
+            return ratio;
+        }
+        // sin(N pi x)/sin(pi x) = (-1)^((N-1) x0 + k) sin(pi t)/sin(pi delta).
+        L::from_fn(|j| {
+            let parity = ((n - 1.0) * L::lane(x0, j) + L::lane(k, j)).rem_euclid(2.0);
+            if parity == 1.0 {
+                -L::lane(ratio, j)
+            } else {
+                L::lane(ratio, j)
+            }
+        })
+    }
+
+    /// F_latt for the crystal shape.
+    #[inline(always)]
+    fn lattice<L: Lanes, const SH: u8>(&self, h: L::F, k: L::F, l: L::F, h0: L::F, k0: L::F, l0: L::F) -> L::F {
+        let [na, nb, nc] = self.s.n_cells;
+        if L::EXACT {
+            return L::from_fn(|j| {
+                let x = |v: L::F| L::lane(v, j);
+                f_latt(&self.shape, x(h), x(k), x(l), x(h0) as i32, x(k0) as i32, x(l0) as i32)
+            });
+        }
+        let one = L::splat(1.0);
+        match SH {
+            SQUARE => {
+                let cheb = |n: f64| n > 1.0 && n <= CHEBYSHEV_MAX_N;
+                if na == nb && nb == nc && cheb(na) {
+                    // Equal N on every axis: three recurrences in lockstep overlap their latency.
+                    let t = [two_cospi::<L>(h, h0), two_cospi::<L>(k, k0), two_cospi::<L>(l, l0)];
+                    let [fa, fb, fc] = chebyshev_u3::<L>(t, na as usize);
+                    return L::mul(L::mul(fa, fb), fc);
+                }
+                let mut f = one;
+                if na > 1.0 {
+                    f = L::mul(f, self.lattice_axis::<L>(h, h0, na, false));
+                }
+                if nb > 1.0 {
+                    f = L::mul(f, self.lattice_axis::<L>(k, k0, nb, false));
+                }
+                if nc > 1.0 {
+                    f = L::mul(f, self.lattice_axis::<L>(l, l0, nc, false));
+                }
+                f
+            }
+            ROUND => {
+                let (dh, dk, dl) = (L::sub(h, h0), L::sub(k, k0), L::sub(l, l0));
+                let hrad_sqr = L::add(L::add(radius_term::<L>(dh, na), radius_term::<L>(dk, nb)), radius_term::<L>(dl, nc));
+                let y = L::sqrt(L::mul(hrad_sqr, L::splat(self.shape.fudge)));
+                // sin and cos of pi*y from y's distance to the nearest integer; both change
+                // sign together there, which the square removes.
+                let t = L::sub(y, L::round(y));
+                let x = L::mul(L::splat(std::f64::consts::PI), y);
+                let sinc3 = L::div(
+                    L::mul(L::splat(3.0), L::sub(L::div(sinpi::<L>(t), x), cospi::<L>(t))),
+                    L::mul(x, x),
+                );
+                let sinc3 = L::select(L::eq(x, L::splat(0.0)), one, sinc3);
+                L::mul(L::splat(na * nb * nc * 0.723601254558268), sinc3)
+            }
+            _ => {
+                let (dh, dk, dl) = (L::sub(h, h0), L::sub(k, k0), L::sub(l, l0));
+                let sh = &self.shape;
+                let [dx, dy, dz] = each3!(|i| L::add(
+                    L::add(L::mul(dh, L::splat(sh.a_star[i])), L::mul(dk, L::splat(sh.b_star[i]))),
+                    L::mul(dl, L::splat(sh.c_star[i]))
+                ));
+                let r2 = L::add(L::add(L::mul(dx, dx), L::mul(dy, dy)), L::mul(dz, dz));
+                let rad_star_sqr = L::mul(
+                    L::mul(L::mul(L::mul(L::mul(L::mul(r2, L::splat(na)), L::splat(na)), L::splat(nb)), L::splat(nb)), L::splat(nc)),
+                    L::splat(nc),
+                );
+                let nnn = L::splat(na * nb * nc);
+                if SH == GAUSS {
+                    let arg = L::mul(L::div(rad_star_sqr, L::splat(0.63)), L::splat(sh.fudge));
+                    L::mul(nnn, L::from_fn(|j| (-L::lane(arg, j)).exp()))
+                } else {
+                    let inside = L::lt(L::mul(rad_star_sqr, L::splat(sh.fudge)), L::splat(0.3969));
+                    L::mul(nnn, L::select(inside, one, L::splat(0.0)))
+                }
+            }
+        }
+    }
+
+    /// Nearest-neighbour F for lanes `m` with indices inside the table; default_F elsewhere.
+    #[inline(always)]
+    fn lookup<L: Lanes>(&self, h0: L::F, k0: L::F, l0: L::F, m: L::M) -> L::F {
+        let default = L::splat(self.s.default_f);
+        let Some((data, min, ext)) = self.table else { return default };
+        let zero = L::splat(0.0);
+        let (dh, dk, dl) = (L::sub(h0, L::splat(min[0])), L::sub(k0, L::splat(min[1])), L::sub(l0, L::splat(min[2])));
+        // Inside [min, max] on each axis; the extents include one padding plane.
+        let ih = L::and(L::le(zero, dh), L::lt(dh, L::splat(ext[0] - 1.0)));
+        let ik = L::and(L::le(zero, dk), L::lt(dk, L::splat(ext[1] - 1.0)));
+        let il = L::and(L::le(zero, dl), L::lt(dl, L::splat(ext[2] - 1.0)));
+        let inside = L::and(L::and(L::and(ih, ik), il), m);
+        if !L::any(inside) {
+            return default;
+        }
+        let idx = L::mul_add(L::mul_add(dh, L::splat(ext[1]), dk), L::splat(ext[2]), dl);
+        // SAFETY: lanes in `inside` index within the grid: 0 <= d < extent - 1 on each axis.
+        unsafe { L::gather(data, idx, inside, default) }
+    }
+
+    /// F by tricubic interpolation where in range (lane by lane), nearest elsewhere, tracking
+    /// the reference's switch to nearest after each pixel's first out-of-range point.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn interpolated<L: Lanes>(
+        &self,
+        h: L::F,
+        k: L::F,
+        l: L::F,
+        h0: L::F,
+        k0: L::F,
+        l0: L::F,
+        reach: L::M,
+        interp_on: &mut L::M,
+        mode: Interp,
+        ordinal: u64,
+        out_of_range: &mut [u64; 8],
+    ) -> L::F {
+        let t = self.s.hkl.as_deref().expect("interpolation needs a table");
+        let mut on = [false; 8];
+        let f = L::from_fn(|j| {
+            let (x, y, z) = (L::lane(h, j), L::lane(k, j), L::lane(l, j));
+            let nearest = || t.get(L::lane(h0, j) as i32, L::lane(k0, j) as i32, L::lane(l0, j) as i32).unwrap_or(self.s.default_f);
+            on[j] = L::mask_lane(*interp_on, j);
+            if !L::mask_lane(reach, j) {
+                return self.s.default_f;
+            }
+            if !on[j] {
+                return nearest();
+            }
+            if t.interpolation_in_range(x, y, z) {
+                return t.interpolate(x, y, z);
+            }
+            if out_of_range[j] == u64::MAX {
+                out_of_range[j] = ordinal;
+            }
+            if mode == Interp::UntilOutOfRange {
+                on[j] = false;
+            }
+            nearest()
+        });
+        *interp_on = L::mask_from_fn(|j| on[j]);
+        f
     }
 
     fn base_interp(&self) -> Interp {
@@ -431,80 +815,104 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// Render the rows `rows` of `data` (whole image, row-major), pixels with linear index at
-    /// least `from_idx`; returns the solid-angle sum of each row. With `first_event`, record the
-    /// earliest pixel meeting an out-of-range interpolation point and leave pixels after it
-    /// (in serial order) for a second pass.
-    fn pass(
-        &self,
-        data: &mut [f32],
-        rows: std::ops::RangeInclusive<usize>,
-        from_idx: usize,
-        interp: Interp,
-        first_event: Option<&AtomicUsize>,
-        ctl: &RenderControl,
-    ) -> Result<Vec<f64>> {
+    /// Render one row's pixels from linear index `from_idx` on; returns the row's solid-angle
+    /// sum and, with `stop_at_event`, the linear index of the row's first pixel that met an
+    /// out-of-range interpolation point (pixels after it are left for a second pass).
+    #[inline(always)]
+    fn row<L: Lanes, const SH: u8, const FM: u8>(&self, spixel: usize, row: &mut [f32], job: &RowJob<'_>) -> RowOut {
         let s = self.s;
         let f = s.geometry.fpixels;
+        let (x0, x1) = (s.roi[0], s.roi[1]);
+        let mut out = RowOut { omega_sum: 0.0, first_event: None };
+        let mut f0 = x0;
+        while f0 <= x1 {
+            if let Some(first) = job.first_event {
+                if spixel * f + f0 > first.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            let lanes = L::N.min(x1 + 1 - f0);
+            let use_lane = |j: usize| j < lanes && spixel * f + f0 + j >= job.from_idx && s.renders(f0 + j, spixel);
+            let valid = L::mask_from_fn(use_lane);
+            if L::any(valid) {
+                let g = self.group::<L, NoTrace, SH, FM>(spixel, f0, valid, job.interp, &mut NoTrace);
+                // With a shutdown pass, keep the lanes up to the first event only.
+                let mut last_lane = lanes;
+                if job.first_event.is_some() {
+                    if let Some(j) = (0..lanes).find(|&j| use_lane(j) && g.out_of_range[j] != u64::MAX) {
+                        last_lane = j + 1;
+                        out.first_event = Some(spixel * f + f0 + j);
+                        if let Some(first) = job.first_event {
+                            first.fetch_min(spixel * f + f0 + j, Ordering::Relaxed);
+                        }
+                    }
+                }
+                for j in 0..last_lane {
+                    if use_lane(j) {
+                        row[f0 + j] = L::lane(g.value, j) as f32;
+                        out.omega_sum += L::lane(g.omega_sum, j);
+                    }
+                }
+                if out.first_event.is_some() {
+                    break;
+                }
+            }
+            f0 += L::N;
+        }
+        out
+    }
+
+    /// Render rows `rows` of `data` (the whole image, row-major); per-row solid-angle sums and
+    /// first interpolation events.
+    fn pass(&self, data: &mut [f32], rows: std::ops::RangeInclusive<usize>, job: &RowJob<'_>, ctl: &RenderControl) -> Result<Vec<RowOut>> {
+        let f = self.s.geometry.fpixels;
         let (r0, r1) = (*rows.start(), *rows.end());
+        let row_fn = self.row_fn();
         data[r0 * f..(r1 + 1) * f]
             .par_chunks_mut(f)
             .enumerate()
-            .map(|(i, row)| -> Result<f64> {
+            .map(|(i, row)| -> Result<RowOut> {
                 if ctl.cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
-                let spixel = r0 + i;
-                let mut omega_sum = 0.0;
-                for fpixel in s.roi[0]..=s.roi[1] {
-                    let idx = spixel * f + fpixel;
-                    if idx < from_idx || !s.renders(fpixel, spixel) {
-                        continue;
-                    }
-                    if let Some(first) = first_event {
-                        if idx > first.load(Ordering::Relaxed) {
-                            break;
-                        }
-                    }
-                    let out = self.pixel(fpixel, spixel, interp, &mut NoTrace);
-                    if let (Some(first), Some(_)) = (first_event, out.out_of_range) {
-                        first.fetch_min(idx, Ordering::Relaxed);
-                    }
-                    row[fpixel] = out.value;
-                    omega_sum += out.omega_sum;
-                }
+                // SAFETY: `row_fn` was chosen for an instruction set this CPU supports.
+                let out = unsafe { row_fn(self, r0 + i, row, job) };
                 ctl.rows_done.fetch_add(1, Ordering::Relaxed);
-                Ok(omega_sum)
+                Ok(out)
             })
             .collect()
     }
 
-    /// Render the image into `data`; returns the total solid-angle sum.
+    /// Render the image into `data`; returns the total solid-angle sum and the pixel after
+    /// which interpolation was switched off, if it was.
     fn render_into(&self, data: &mut [f32], ctl: &RenderControl) -> Result<(f64, Option<usize>)> {
         let s = self.s;
         let rows = s.roi[2]..=s.roi[3];
         let base = self.base_interp();
         if base != Interp::UntilOutOfRange {
-            let omega = self.pass(data, rows, 0, base, None, ctl)?;
-            return Ok((omega.iter().sum(), None));
+            let job = RowJob { from_idx: 0, interp: base, first_event: None };
+            let out = self.pass(data, rows, &job, ctl)?;
+            return Ok((out.iter().map(|r| r.omega_sum).sum(), None));
         }
         // Rows before the first out-of-range pixel are final after the first pass; the row
         // holding it is final up to it; everything after is rendered again without
         // interpolation. Each row's sum therefore comes from a fixed set of pixels.
         let first = AtomicUsize::new(usize::MAX);
-        let mut omega = self.pass(data, rows.clone(), 0, base, Some(&first), ctl)?;
-        let first = first.into_inner();
-        if first == usize::MAX {
-            return Ok((omega.iter().sum(), None));
-        }
+        let job = RowJob { from_idx: 0, interp: base, first_event: Some(&first) };
+        let mut out = self.pass(data, rows.clone(), &job, ctl)?;
+        let first = match out.iter().filter_map(|r| r.first_event).min() {
+            Some(p) => p,
+            None => return Ok((out.iter().map(|r| r.omega_sum).sum(), None)),
+        };
         let f = s.geometry.fpixels;
         let row_of_first = first / f;
-        let redo = self.pass(data, row_of_first..=s.roi[3], first + 1, Interp::Nearest, None, ctl)?;
+        let job = RowJob { from_idx: first + 1, interp: Interp::Nearest, first_event: None };
+        let redo = self.pass(data, row_of_first..=s.roi[3], &job, ctl)?;
         let k = row_of_first - s.roi[2];
-        omega[k] += redo[0];
-        omega.truncate(k + 1);
-        omega.extend_from_slice(&redo[1..]);
-        Ok((omega.iter().sum(), Some(first)))
+        out[k].omega_sum += redo[0].omega_sum;
+        out.truncate(k + 1);
+        out.extend(redo.into_iter().skip(1));
+        Ok((out.iter().map(|r| r.omega_sum).sum(), Some(first)))
     }
 
     /// Trace pixel (fast, slow) as the render computes it: its value and the trace lines.
@@ -516,11 +924,10 @@ impl<'a> Plan<'a> {
                 s.geometry.fpixels, s.geometry.spixels
             )));
         }
-        let mut t = TextTrace::default();
         if !s.renders(fpixel, spixel) {
-            t.record("skipped", &[fpixel as f64, spixel as f64]);
-            return Ok((0.0, t.lines));
+            return Ok((0.0, vec![format!("TRACE skipped {fpixel} {spixel}")]));
         }
+        let mut lines = vec![format!("TRACE isa {}", self.isa.name())];
         let mut interp = self.base_interp();
         if interp == Interp::UntilOutOfRange {
             // Where the serial render would have switched interpolation off.
@@ -530,11 +937,212 @@ impl<'a> Plan<'a> {
                 if spixel * s.geometry.fpixels + fpixel > first {
                     interp = Interp::Nearest;
                 }
-                t.record("interpolation_off_after_pixel", &[(first % s.geometry.fpixels) as f64, (first / s.geometry.fpixels) as f64]);
+                let f = s.geometry.fpixels;
+                lines.push(format!("TRACE interpolation_off_after_pixel {} {}", first % f, first / f));
             }
         }
-        let out = self.pixel(fpixel, spixel, interp, &mut t);
-        Ok((out.value, t.lines))
+        let trace_fn = self.trace_fn();
+        // SAFETY: `trace_fn` was chosen for an instruction set this CPU supports.
+        let (value, mut traced) = unsafe { trace_fn(self, fpixel, spixel, interp) };
+        lines.append(&mut traced);
+        Ok((value, lines))
+    }
+
+    /// Trace through the same lane group, and so the same arithmetic, as the render.
+    #[inline(always)]
+    fn trace_group<L: Lanes, const SH: u8, const FM: u8>(&self, fpixel: usize, spixel: usize, interp: Interp) -> (f32, Vec<String>) {
+        let x0 = self.s.roi[0];
+        let f0 = x0 + (fpixel - x0) / L::N * L::N;
+        let lane = fpixel - f0;
+        let mut t = TextTrace { lane, lines: Vec::new() };
+        let valid = L::mask_from_fn(|j| j == lane);
+        let g = self.group::<L, TextTrace, SH, FM>(spixel, f0, valid, interp, &mut t);
+        (L::lane(g.value, lane) as f32, t.lines)
+    }
+}
+
+/// U_{n-1}(c) from 2c, 2 <= n <= 24, by the recurrence U_{m+1} = 2c U_m - U_{m-1}: a
+/// constant-length, fully unrolled chain for each n (n is fixed for a render, so the branch
+/// is always predicted).
+#[inline(always)]
+fn chebyshev_u<L: Lanes>(two_c: L::F, n: usize) -> L::F {
+    #[inline(always)]
+    fn chain<L: Lanes, const STEPS: usize>(two_c: L::F) -> L::F {
+        let (mut u0, mut u1) = (L::splat(1.0), two_c);
+        for _ in 0..STEPS {
+            let u2 = L::mul_sub(two_c, u1, u0);
+            u0 = u1;
+            u1 = u2;
+        }
+        u1
+    }
+    macro_rules! arms {
+        ($($n:literal),*) => {
+            match n {
+                $($n => chain::<L, { $n - 2 }>(two_c),)*
+                _ => unreachable!("Chebyshev path for N = {n}"),
+            }
+        };
+    }
+    arms!(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24)
+}
+
+/// [`chebyshev_u`] for three arguments at once, interleaved.
+#[inline(always)]
+fn chebyshev_u3<L: Lanes>(two_c: [L::F; 3], n: usize) -> [L::F; 3] {
+    #[inline(always)]
+    fn chain<L: Lanes, const STEPS: usize>(t: [L::F; 3]) -> [L::F; 3] {
+        let one = L::splat(1.0);
+        let (mut a0, mut a1) = (one, t[0]);
+        let (mut b0, mut b1) = (one, t[1]);
+        let (mut c0, mut c1) = (one, t[2]);
+        for _ in 0..STEPS {
+            let a2 = L::mul_sub(t[0], a1, a0);
+            let b2 = L::mul_sub(t[1], b1, b0);
+            let c2 = L::mul_sub(t[2], c1, c0);
+            (a0, a1, b0, b1, c0, c1) = (a1, a2, b1, b2, c1, c2);
+        }
+        [a1, b1, c1]
+    }
+    macro_rules! arms {
+        ($($n:literal),*) => {
+            match n {
+                $($n => chain::<L, { $n - 2 }>(two_c),)*
+                _ => unreachable!("Chebyshev path for N = {n}"),
+            }
+        };
+    }
+    arms!(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24)
+}
+
+/// `[f(0), f(1), f(2)]` written out: closures are not reliably inlined, and an outlined
+/// closure loses the caller's instruction set (its intrinsics become calls).
+macro_rules! each3 {
+    (|$i:ident| $e:expr) => {
+        [{ let $i = 0usize; $e }, { let $i = 1usize; $e }, { let $i = 2usize; $e }]
+    };
+}
+use each3;
+
+/// `[f(0), ..., f(8)]` written out (see [`each3`]).
+macro_rules! each9 {
+    (|$i:ident| $e:expr) => {
+        [
+            { let $i = 0usize; $e }, { let $i = 1usize; $e }, { let $i = 2usize; $e },
+            { let $i = 3usize; $e }, { let $i = 4usize; $e }, { let $i = 5usize; $e },
+            { let $i = 6usize; $e }, { let $i = 7usize; $e }, { let $i = 8usize; $e },
+        ]
+    };
+}
+use each9;
+
+/// Row `row` (0, 3 or 6) of an orientation dotted with the scattering vector: h, k or l.
+#[inline(always)]
+fn miller<L: Lanes>(o: &[L::F; 9], row: usize, sv: &[L::F; 3]) -> L::F {
+    if L::EXACT {
+        L::add(L::add(L::mul(o[row], sv[0]), L::mul(o[row + 1], sv[1])), L::mul(o[row + 2], sv[2]))
+    } else {
+        L::mul_add(o[row + 2], sv[2], L::mul_add(o[row + 1], sv[1], L::mul(o[row], sv[0])))
+    }
+}
+
+/// d · v for lane vectors d and a constant v, summed left to right.
+#[inline(always)]
+fn dot_const<L: Lanes>(d: &[L::F; 3], v: V3) -> L::F {
+    L::add(L::add(L::mul(d[0], L::splat(v[0])), L::mul(d[1], L::splat(v[1]))), L::mul(d[2], L::splat(v[2])))
+}
+
+/// 2 cos(pi (x - x0)).
+#[inline(always)]
+fn two_cospi<L: Lanes>(x: L::F, x0: L::F) -> L::F {
+    let c = cospi::<L>(L::sub(x, x0));
+    L::add(c, c)
+}
+
+/// d² n²: one axis of the round shape's radius.
+#[inline(always)]
+fn radius_term<L: Lanes>(d: L::F, n: f64) -> L::F {
+    L::mul(L::mul(L::mul(d, d), L::splat(n)), L::splat(n))
+}
+
+/// One pass over rows.
+struct RowJob<'a> {
+    from_idx: usize,
+    interp: Interp,
+    first_event: Option<&'a AtomicUsize>,
+}
+
+/// What one row produced.
+struct RowOut {
+    omega_sum: f64,
+    first_event: Option<usize>,
+}
+
+type RowFn = unsafe fn(&Plan<'_>, usize, &mut [f32], &RowJob<'_>) -> RowOut;
+type TraceFn = unsafe fn(&Plan<'_>, usize, usize, Interp) -> (f32, Vec<String>);
+
+macro_rules! isa_entry_points {
+    ($row:ident, $trace:ident, $lanes:ty, $($feature:literal)?) => {
+        $(#[target_feature(enable = $feature)])?
+        unsafe fn $row<const SH: u8, const FM: u8>(p: &Plan<'_>, spixel: usize, row: &mut [f32], job: &RowJob<'_>) -> RowOut {
+            p.row::<$lanes, SH, FM>(spixel, row, job)
+        }
+        $(#[target_feature(enable = $feature)])?
+        unsafe fn $trace<const SH: u8, const FM: u8>(p: &Plan<'_>, fpixel: usize, spixel: usize, interp: Interp) -> (f32, Vec<String>) {
+            p.trace_group::<$lanes, SH, FM>(fpixel, spixel, interp)
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+isa_entry_points!(row_avx512, trace_avx512, crate::simd::Avx512, "avx512f,avx512dq");
+#[cfg(target_arch = "x86_64")]
+isa_entry_points!(row_avx2, trace_avx2, crate::simd::Avx2, "avx2,fma");
+isa_entry_points!(row_scalar, trace_scalar, Scalar,);
+isa_entry_points!(row_exact, trace_exact, Exact,);
+
+macro_rules! pick {
+    ($f:ident, $sh:expr, $fm:expr) => {
+        match ($sh, $fm) {
+            (SQUARE, F_CONST) => $f::<SQUARE, F_CONST> as _,
+            (SQUARE, F_TABLE) => $f::<SQUARE, F_TABLE> as _,
+            (SQUARE, _) => $f::<SQUARE, F_INTERP> as _,
+            (ROUND, F_CONST) => $f::<ROUND, F_CONST> as _,
+            (ROUND, F_TABLE) => $f::<ROUND, F_TABLE> as _,
+            (ROUND, _) => $f::<ROUND, F_INTERP> as _,
+            (GAUSS, F_CONST) => $f::<GAUSS, F_CONST> as _,
+            (GAUSS, F_TABLE) => $f::<GAUSS, F_TABLE> as _,
+            (GAUSS, _) => $f::<GAUSS, F_INTERP> as _,
+            (_, F_CONST) => $f::<TOPHAT, F_CONST> as _,
+            (_, F_TABLE) => $f::<TOPHAT, F_TABLE> as _,
+            (_, _) => $f::<TOPHAT, F_INTERP> as _,
+        }
+    };
+}
+
+impl Plan<'_> {
+    fn row_fn(&self) -> RowFn {
+        let (sh, fm) = (self.shape_code, self.f_mode);
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => pick!(row_avx512, sh, fm),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => pick!(row_avx2, sh, fm),
+            Isa::Exact => pick!(row_exact, sh, fm),
+            _ => pick!(row_scalar, sh, fm),
+        }
+    }
+
+    fn trace_fn(&self) -> TraceFn {
+        let (sh, fm) = (self.shape_code, self.f_mode);
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => pick!(trace_avx512, sh, fm),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => pick!(trace_avx2, sh, fm),
+            Isa::Exact => pick!(trace_exact, sh, fm),
+            _ => pick!(trace_scalar, sh, fm),
+        }
     }
 }
 
@@ -556,30 +1164,20 @@ pub struct Image {
     pub data: Vec<f32>,
     /// Sum of the solid angles of every sub-pixel and layer.
     pub omega_sum: f64,
+    /// The instruction set that rendered it.
+    pub isa: Isa,
 }
 
-/// Render the whole image on the current rayon pool.
+/// Render the whole image on the current rayon pool with the fastest supported path.
 pub fn render(s: &Setup, ctl: &RenderControl) -> Result<Image> {
-    let plan = Plan::new(s);
+    render_with(s, Isa::detect(), ctl)
+}
+
+/// Render with a chosen instruction-set path.
+pub fn render_with(s: &Setup, isa: Isa, ctl: &RenderControl) -> Result<Image> {
+    let plan = Plan::with_isa(s, isa);
     let (f, n) = (s.geometry.fpixels, s.geometry.spixels);
     let mut data = vec![0f32; f * n];
     let (omega_sum, _) = plan.render_into(&mut data, ctl)?;
-    Ok(Image { fpixels: f, spixels: n, data, omega_sum })
-}
-
-#[inline(always)]
-fn norm3(v: V3) -> f64 {
-    (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
-}
-
-/// Scattering vector (d - i)/λ for a diffracted unit vector and a source direction.
-#[inline(always)]
-fn scattering(d: V3, source_dir: V3, lambda: f64) -> V3 {
-    let i = [-source_dir[0], -source_dir[1], -source_dir[2]];
-    [(d[0] - i[0]) / lambda, (d[1] - i[1]) / lambda, (d[2] - i[2]) / lambda]
-}
-
-#[inline(always)]
-fn cut_by_dmin(dmin: f64, stol: f64) -> bool {
-    dmin > 0.0 && stol > 0.0 && dmin > 0.5 / stol
+    Ok(Image { fpixels: f, spixels: n, data, omega_sum, isa: plan.isa })
 }

@@ -25,6 +25,7 @@ pub mod lattice;
 pub mod noise;
 pub mod rng;
 pub mod setup;
+pub mod simd;
 pub mod sources;
 pub mod stats;
 pub mod vec3;
@@ -33,7 +34,8 @@ pub use config::{BeamConfig, Config, CrystalConfig, DetectorConfig, SamplingConf
 pub use detector::{Convention, Pivot};
 pub use error::{Error, Result};
 pub use hkl::{HklEntries, HklTable};
-pub use kernel::{render, Image, Plan, RenderControl};
+pub use kernel::{render, render_with, Image, Plan, RenderControl};
+pub use simd::Isa;
 pub use noise::{noise_image, Noise};
 pub use setup::Setup;
 pub use stats::{image_stats, Stats};

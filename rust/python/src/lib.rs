@@ -185,6 +185,24 @@ fn default_config(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     Ok(pythonize::pythonize(py, &core::Config::default())?)
 }
 
+/// The named instruction-set path, or the fastest this CPU supports.
+fn parse_isa(name: Option<&str>) -> PyResult<core::Isa> {
+    match name {
+        None => Ok(core::Isa::detect()),
+        Some(n) => match core::Isa::parse(n) {
+            Some(isa) if isa.supported() => Ok(isa),
+            Some(_) => Err(NanoBraggError::new_err(format!("this CPU cannot run the {n} path"))),
+            None => Err(NanoBraggError::new_err(format!("unknown instruction-set path '{n}' (avx512, avx2, scalar, exact)"))),
+        },
+    }
+}
+
+/// The instruction-set paths this CPU supports, fastest first.
+#[pyfunction]
+fn supported_isas() -> Vec<&'static str> {
+    core::Isa::ALL.into_iter().filter(|i| i.supported()).map(|i| i.name()).collect()
+}
+
 /// A resolved simulation: the configuration with every derived quantity, ready to render.
 #[pyclass(module = "nanobragg_rs._core", frozen)]
 struct Simulation {
@@ -220,19 +238,22 @@ impl Simulation {
     }
 
     /// Render the float image (photons per pixel), shape (spixels, fpixels). `threads` sets
-    /// the number of rendering threads (default: all cores or RAYON_NUM_THREADS);
-    /// `progress(rows_done)` is called about every 50 ms. Ctrl-C stops the render.
-    #[pyo3(signature = (threads = None, progress = None))]
+    /// the number of rendering threads (default: all cores or RAYON_NUM_THREADS); `isa`
+    /// forces an instruction-set path (avx512, avx2, scalar, exact); `progress(rows_done)` is
+    /// called about every 50 ms. Ctrl-C stops the render. Returns (image, omega_sum, isa).
+    #[pyo3(signature = (threads = None, progress = None, isa = None))]
     fn render<'py>(
         &self,
         py: Python<'py>,
         threads: Option<usize>,
         progress: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<(Bound<'py, PyArray2<f32>>, f64)> {
+        isa: Option<&str>,
+    ) -> PyResult<(Bound<'py, PyArray2<f32>>, f64, String)> {
+        let isa = parse_isa(isa)?;
         let setup = self.setup.clone();
         let ctl = Arc::new(core::RenderControl::default());
-        let image = run_detached(py, threads, ctl, progress, move |ctl| core::render(&setup, ctl))?;
-        Ok((image_array(py, &self.setup, image.data), image.omega_sum))
+        let image = run_detached(py, threads, ctl, progress, move |ctl| core::render_with(&setup, isa, ctl))?;
+        Ok((image_array(py, &self.setup, image.data), image.omega_sum, image.isa.name().to_string()))
     }
 
     /// Statistics the reference prints (max_I and its position, mean, rms, rmsd, solid angle).
@@ -252,10 +273,12 @@ impl Simulation {
     }
 
     /// The value of pixel (fast, slow) and the `TRACE <name> <values>` lines of its intensity
-    /// chain (docs/trace.md).
-    fn trace(&self, py: Python<'_>, fpixel: usize, spixel: usize) -> PyResult<(f32, Vec<String>)> {
+    /// chain (docs/trace.md), computed on the same path as `render(isa=...)`.
+    #[pyo3(signature = (fpixel, spixel, isa = None))]
+    fn trace(&self, py: Python<'_>, fpixel: usize, spixel: usize, isa: Option<&str>) -> PyResult<(f32, Vec<String>)> {
+        let isa = parse_isa(isa)?;
         let setup = self.setup.clone();
-        py.detach(move || core::Plan::new(&setup).trace(fpixel, spixel)).map_err(to_py)
+        py.detach(move || core::Plan::with_isa(&setup, isa).trace(fpixel, spixel)).map_err(to_py)
     }
 
     /// Everything derived from the configuration (geometry, lattice, sources, steps...).
@@ -285,5 +308,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_hkl, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
+    m.add_function(wrap_pyfunction!(supported_isas, m)?)?;
     Ok(())
 }
