@@ -180,6 +180,9 @@ def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: lis
 def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     """Render and write every output the run asks for."""
     cfg, out = run.config, run.output
+    if out.h5file:
+        # Imported before rendering so that a missing h5py fails at once, not after the render.
+        from .io.nexus import write_nxmx
     summary = sim.summary
     print_setup(summary)
     if run.hkl_file and sf is not None:
@@ -240,10 +243,8 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         print(f"writing {out.noisefile} as 2-byte integers")
         smv.write_smv(out.noisefile, counts, header)
     if out.h5file:
-        from .io.nexus import write_nxmx
-
-        write_nxmx(out.h5file, sim, image, noise.photons if noise is not None else None)
         print(f"writing {out.h5file} as NeXus NXmx")
+        write_nxmx(out.h5file, sim, image, noise.photons if noise is not None else None)
 
 
 USAGE = """usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's flags and units)
@@ -276,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _core.ConfigError as e:
         print(f"nanobragg: error: {_flag_message(str(e))}", file=sys.stderr)
         return 2
-    except (_core.NanoBraggError, OSError, ValueError) as e:
+    except (_core.NanoBraggError, OSError, ValueError, ImportError) as e:
         print(f"nanobragg: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,13 +9,59 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; put it straight back. Done once, at import,
+    # because the umask is process-wide and files may be written from several threads.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _temporary_beside(target: str) -> tuple[int, str]:
+    """Create a hidden temporary file in ``target``'s folder; returns (fd, name).
+
+    mkstemp creates the file with mode 0600; it is widened to what an ordinary ``open``
+    would give (0666 less the umask) so the renamed file is not private by accident."""
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A temporary name beside ``path`` for a writer that opens files by name (HDF5).
+
+    The block must write and close the file; on success it replaces ``path``, on any
+    failure (exception, Ctrl-C) the temporary file is removed and ``path`` is untouched."""
+    target = os.fspath(path)
+    fd, tmp = _temporary_beside(target)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a temporary file beside ``path`` for writing; it replaces ``path`` only if the
     block finishes, so an interrupted or failed write never leaves a partial file."""
     target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=folder)
+    fd, tmp = _temporary_beside(target)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
