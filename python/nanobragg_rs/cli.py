@@ -155,7 +155,10 @@ def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: lis
     last: dict[str, list[float]] = {}
     for line in lines:
         name, *vals = line.split()[1:]
-        last[name.split("[")[0]] = [float(v) for v in vals]
+        try:
+            last[name.split("[")[0]] = [float(v) for v in vals]
+        except ValueError:  # a word, such as the instruction set
+            continue
     lam = sim.summary["lambda0"]
     pos = last.get("position", [math.nan] * 3)
     twotheta = math.atan2(math.sqrt(pos[1] ** 2 + pos[2] ** 2), pos[0])

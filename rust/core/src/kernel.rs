@@ -647,7 +647,8 @@ impl<'a> Plan<'a> {
         let p = L::mul(L::splat(n), delta);
         let k = L::round(p);
         let t = L::sub(p, k);
-        let ratio = if n <= CHEBYSHEV_MAX_N {
+        let chebyshev = n <= CHEBYSHEV_MAX_N;
+        let ratio = if chebyshev {
             // sin(N pi delta)/sin(pi delta) = U_{N-1}(cos pi delta), by the three-term
             // recurrence U_{m+1} = 2c U_m - U_{m-1}, two steps per turn without moves.
             let c = cospi::<L>(delta);
@@ -658,9 +659,11 @@ impl<'a> Plan<'a> {
         if !signed {
             return ratio;
         }
-        // sin(N pi x)/sin(pi x) = (-1)^((N-1) x0 + k) sin(pi t)/sin(pi delta).
+        // sin(N pi x)/sin(pi x) = (-1)^((N-1) x0) sin(N pi delta)/sin(pi delta), and
+        // sin(N pi delta) = (-1)^k sin(pi t) in the ratio form.
         L::from_fn(|j| {
-            let parity = ((n - 1.0) * L::lane(x0, j) + L::lane(k, j)).rem_euclid(2.0);
+            let k = if chebyshev { 0.0 } else { L::lane(k, j) };
+            let parity = ((n - 1.0) * L::lane(x0, j) + k).rem_euclid(2.0);
             if parity == 1.0 {
                 -L::lane(ratio, j)
             } else {
