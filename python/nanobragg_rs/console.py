@@ -18,8 +18,9 @@ def _vec(v: Any) -> str:
     return " ".join(_g(x) for x in v)
 
 
-def print_setup(s: dict[str, Any], out: TextIO = sys.stdout) -> None:
+def print_setup(s: dict[str, Any], out: TextIO | None = None) -> None:
     """The reference's set-up block (nanoBragg.c L1275-2504), from ``Simulator.summary``."""
+    out = out if out is not None else sys.stdout
     g = s["geometry"]
     lat = s["lattice"]
     p = lambda *a: print(*a, file=out)  # noqa: E731
@@ -109,10 +110,10 @@ def _cross(a: Any, b: Any) -> list[float]:
 class Progress:
     """A progress bar on stderr, shown once a render has taken more than a second."""
 
-    def __init__(self, total_rows: int, enabled: bool = True, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total_rows: int, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.total = max(total_rows, 1)
         self.enabled = enabled
-        self.stream = stream
+        self.stream = stream if stream is not None else sys.stderr
         self.start = time.monotonic()
         self.shown = False
 
