@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nanobragg_rs.io import images
+
 from conftest import GOLDEN, OUTPUT_ARGS, CliResult, golden_cases, require_golden, run_cli
 from nanobragg_rs.io import atomic, read_smv, smv
 from nanobragg_rs.simulate import Simulator
@@ -90,13 +92,15 @@ def _files(folder: pathlib.Path) -> list[str]:
 def test_smv_write_failing_midway_leaves_no_partial_file(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "int.img").write_bytes(b"from an earlier run")
 
-    def half_then_fail(path: Any, data: bytes) -> None:
-        with atomic.atomic_open(path) as f:
-            f.write(data[: len(data) // 2])
-            assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir()), "writes go to a temporary name"
-            raise OSError(28, "No space left on device")
+    real_rows = images.int_rows
 
-    monkeypatch.setattr(smv, "write_atomic", half_then_fail)
+    def one_block_then_fail(*args: Any) -> Any:
+        # The header and the first block of pixels reach the temporary file, then the disk fills.
+        yield next(real_rows(*args))
+        assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir()), "writes go to a temporary name"
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(images, "int_rows", one_block_then_fail)
     res = run_cli(SMALL, tmp_path, inputs=None)
     assert res.returncode == 2
     assert "No space left on device" in res.stderr

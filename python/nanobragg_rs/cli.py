@@ -217,7 +217,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 
     st = sim.stats(image)
     print(f"solid angle subtended by detector = {st.solid_angle_sr:g} steradian ( {100 * st.solid_angle_sr / 4 / math.pi:g}% sphere)")
-    inside = images.roi_mask(image.shape, tuple(summary["roi"]))
+    roi = tuple(summary["roi"])
     header = summary["header"]
     print(f"writing {out.floatfile} as {image.size} 4-byte floats")
     images.write_float(out.floatfile, image)
@@ -228,7 +228,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         scale = 55000.0 / st.max_I if st.max_I > 0.0 else 1.0
     print(f"intfile_scale = {scale:g}")
     print(f"writing {out.intfile} as 2-byte integers")
-    smv.write_smv(out.intfile, images.int_image(image, scale, out.adc, inside), header)
+    smv.write_smv(out.intfile, images.int_rows(image, scale, out.adc, roi), header)
     if out.write_pgm:
         pgm_scale = out.pgmscale
         if pgm_scale <= 0.0:
@@ -237,14 +237,14 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
                 pgm_scale = 250.0 / (5.0 * st.rmsd)
         print(f"pgm_scale = {pgm_scale:g}")
         print(f"writing {out.pgmfile} as 1-byte integers")
-        images.write_pgm(out.pgmfile, images.pgm_bytes(image, pgm_scale, inside), pgm_scale)
+        images.write_pgm(out.pgmfile, images.pgm_rows(image, pgm_scale, roi), pgm_scale, image.shape)
     noise = None
     if out.write_noise:
         noise = sim.noise(image, seed)
-        counts, overloads = images.noise_counts(noise.photons, out.adc, inside)
+        overloads = sum(o for _, o in images.noise_rows(noise.photons, out.adc, roi))
         print(f"{noise.total:.0f} photons on noise image ({overloads} overloads)")
         print(f"writing {out.noisefile} as 2-byte integers")
-        smv.write_smv(out.noisefile, counts, header)
+        smv.write_smv(out.noisefile, (b for b, _ in images.noise_rows(noise.photons, out.adc, roi)), header)
     if out.h5file:
         print(f"writing {out.h5file} as NeXus NXmx")
         write_nxmx(out.h5file, sim, image, noise.photons if noise is not None else None)

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .images import int_image, noise_counts, pgm_bytes, read_float, roi_mask, write_float, write_pgm
+from .images import (
+    int_image,
+    int_rows,
+    noise_counts,
+    noise_rows,
+    pgm_bytes,
+    pgm_rows,
+    read_float,
+    roi_mask,
+    write_float,
+    write_pgm,
+)
 from .smv import SMVImage, header_text, header_value, read_smv, write_smv
 
 if TYPE_CHECKING:
@@ -35,8 +46,11 @@ __all__ = [
     "header_text",
     "header_value",
     "int_image",
+    "int_rows",
     "noise_counts",
+    "noise_rows",
     "pgm_bytes",
+    "pgm_rows",
     "read_float",
     "read_smv",
     "roi_mask",

@@ -1,61 +1,107 @@
-"""The float, integer, noise and PGM images nanoBragg writes, converted as it converts them."""
+"""The float, integer, noise and PGM images nanoBragg writes, converted as it converts them.
+
+Conversions run over blocks of rows, so writing an image needs only the float image itself in
+memory (a 2463x2527 detector would otherwise need several full-size float64 temporaries).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from .atomic import write_atomic
+from . import atomic
+
+#: Rows converted at a time.
+BLOCK_ROWS = 128
+
+Roi = tuple[int, int, int, int]
 
 
-def roi_mask(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> np.ndarray:
-    """True inside the inclusive window (fast min, fast max, slow min, slow max)."""
-    inside = np.zeros(shape, dtype=bool)
+def roi_mask(shape: tuple[int, int], roi: Roi, rows: slice | None = None) -> np.ndarray:
+    """True inside the inclusive window (fast min, fast max, slow min, slow max), for all rows
+    or for the block `rows`."""
+    rows = rows or slice(0, shape[0])
+    inside = np.zeros((rows.stop - rows.start, shape[1]), dtype=bool)
     x0, x1, y0, y1 = roi
-    inside[y0 : y1 + 1, x0 : x1 + 1] = True
+    inside[max(y0 - rows.start, 0) : max(y1 + 1 - rows.start, 0), x0 : x1 + 1] = True
     return inside
+
+
+def _blocks(shape: tuple[int, ...]) -> Iterator[slice]:
+    for r0 in range(0, shape[0], BLOCK_ROWS):
+        yield slice(r0, min(r0 + BLOCK_ROWS, shape[0]))
+
+
+def int_rows(image: np.ndarray, scale: float, adc: float, roi: Roi) -> Iterator[np.ndarray]:
+    """nanoBragg's integer image, block by block: value·scale + adc, clamped to [0, 65535],
+    rounded through single precision as ``floorf(t + 0.5)``; 0 outside the window."""
+    for rows in _blocks(image.shape):
+        t = image[rows].astype(np.float64) * scale + adc
+        t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 65535.0)
+        out = np.floor((t + 0.5).astype(np.float32)).astype(np.uint16)
+        out[~roi_mask(image.shape, roi, rows)] = 0
+        yield out
+
+
+def noise_rows(photons: np.ndarray, adc: float, roi: Roi) -> Iterator[tuple[np.ndarray, int]]:
+    """nanoBragg's noise image from Poisson photons, block by block: photons + adc, overloads
+    clamped to 65535 and counted, truncated; 0 outside the window. Yields (pixels, overloads)."""
+    for rows in _blocks(photons.shape):
+        inside = roi_mask(photons.shape, roi, rows)
+        t = np.nan_to_num(photons[rows].astype(np.float64), nan=0.0) + adc
+        over = int(((t > 65535.0) & inside).sum())
+        out = np.clip(t, 0.0, 65535.0).astype(np.uint16)
+        out[~inside] = 0
+        yield out, over
+
+
+def pgm_rows(image: np.ndarray, scale: float, roi: Roi) -> Iterator[np.ndarray]:
+    """nanoBragg's 8-bit preview, block by block: value·scale truncated, at most 255."""
+    for rows in _blocks(image.shape):
+        t = np.nan_to_num(image[rows].astype(np.float64) * scale, nan=0.0)
+        out = np.clip(t, 0.0, 255.0).astype(np.uint8)
+        out[~roi_mask(image.shape, roi, rows)] = 0
+        yield out
+
+
+def int_image(image: np.ndarray, scale: float, adc: float, roi: Roi) -> np.ndarray:
+    """The whole integer image (see `int_rows`)."""
+    return np.concatenate(list(int_rows(image, scale, adc, roi)))
+
+
+def noise_counts(photons: np.ndarray, adc: float, roi: Roi) -> tuple[np.ndarray, int]:
+    """The whole noise image and its overload count (see `noise_rows`)."""
+    blocks = list(noise_rows(photons, adc, roi))
+    return np.concatenate([b for b, _ in blocks]), sum(o for _, o in blocks)
+
+
+def pgm_bytes(image: np.ndarray, scale: float, roi: Roi) -> np.ndarray:
+    """The whole PGM preview (see `pgm_rows`)."""
+    return np.concatenate(list(pgm_rows(image, scale, roi)))
+
+
+def write_blocks(path: str | os.PathLike[str], head: bytes, blocks: Iterable[np.ndarray]) -> None:
+    """Write ``head`` then the blocks' bytes, atomically, without copying the blocks."""
+    with atomic.atomic_open(path) as f:
+        f.write(head)
+        for block in blocks:
+            f.write(memoryview(np.ascontiguousarray(block)))
 
 
 def write_float(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """Raw little-endian float32, fast index fastest, no header."""
-    write_atomic(path, np.ascontiguousarray(image, dtype="<f4").tobytes())
+    write_blocks(path, b"", [np.ascontiguousarray(image, dtype="<f4")])
 
 
-def int_image(image: np.ndarray, scale: float, adc: float, inside: np.ndarray) -> np.ndarray:
-    """nanoBragg's integer image: value·scale + adc, clamped to [0, 65535], rounded through
-    single precision as ``floorf(t + 0.5)``; 0 outside the window."""
-    t = image.astype(np.float64) * scale + adc
-    t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 65535.0)
-    out = np.floor((t + 0.5).astype(np.float32)).astype(np.uint16)
-    out[~inside] = 0
-    return out
-
-
-def noise_counts(photons: np.ndarray, adc: float, inside: np.ndarray) -> tuple[np.ndarray, int]:
-    """nanoBragg's noise image from Poisson photons: photons + adc, overloads clamped to 65535
-    and counted, truncated to integers; 0 outside the window. Returns (pixels, overloads)."""
-    t = np.nan_to_num(photons.astype(np.float64), nan=0.0) + adc
-    over = (t > 65535.0) & inside
-    t = np.clip(t, 0.0, 65535.0)
-    out = t.astype(np.uint16)
-    out[~inside] = 0
-    return out, int(over.sum())
-
-
-def pgm_bytes(image: np.ndarray, scale: float, inside: np.ndarray) -> np.ndarray:
-    """nanoBragg's 8-bit preview: value·scale truncated, at most 255; 0 outside the window."""
-    t = np.nan_to_num(image.astype(np.float64) * scale, nan=0.0)
-    out = np.clip(t, 0.0, 255.0).astype(np.uint8)
-    out[~inside] = 0
-    return out
-
-
-def write_pgm(path: str | os.PathLike[str], pixels: np.ndarray, scale: float) -> None:
-    """Binary PGM (P5) with nanoBragg's comment line."""
-    h, w = pixels.shape
+def write_pgm(path: str | os.PathLike[str], pixels: np.ndarray | Iterable[np.ndarray], scale: float, shape: tuple[int, int] | None = None) -> None:
+    """Binary PGM (P5) with nanoBragg's comment line; `pixels` is the image or its row blocks
+    (then `shape` is needed)."""
+    blocks = [pixels] if isinstance(pixels, np.ndarray) else pixels
+    h, w = shape if shape is not None else pixels.shape  # type: ignore[union-attr]
     head = f"P5\n{w} {h}\n# pixels scaled by {scale:g}\n255\n".encode("ascii")
-    write_atomic(path, head + np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    write_blocks(path, head, (np.asarray(b, dtype=np.uint8) for b in blocks))
 
 
 def read_float(path: str | os.PathLike[str], shape: tuple[int, int]) -> np.ndarray:

@@ -12,12 +12,12 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from .atomic import write_atomic
+from .images import write_blocks
 
 #: Keys in the order nanoBragg writes them.
 HEADER_KEYS = (
@@ -57,10 +57,13 @@ def header_text(values: Mapping[str, object], extra: Mapping[str, str] | None = 
         size += 512
 
 
-def write_smv(path: str | os.PathLike[str], pixels: np.ndarray, values: Mapping[str, object]) -> None:
-    """Write unsigned 16-bit ``pixels`` (shape (SIZE2, SIZE1)) with a nanoBragg header."""
-    data = np.ascontiguousarray(pixels, dtype=np.uint16)
-    write_atomic(path, header_text(values) + data.tobytes())
+def write_smv(
+    path: str | os.PathLike[str], pixels: np.ndarray | Iterable[np.ndarray], values: Mapping[str, object]
+) -> None:
+    """Write unsigned 16-bit pixels (the (SIZE2, SIZE1) image, or its row blocks in order) with a
+    nanoBragg header, atomically."""
+    blocks = [pixels] if isinstance(pixels, np.ndarray) else pixels
+    write_blocks(path, header_text(values), (np.asarray(b, dtype=np.uint16) for b in blocks))
 
 
 @dataclass
