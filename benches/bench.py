@@ -42,9 +42,13 @@ OUT = ["-floatfile", "float.bin", "-intfile", "int.img", "-pgmfile", "image.pgm"
 
 
 def peak_rss_mb(cmd: list[str], cwd: pathlib.Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one run of `cmd` as its own process."""
+    """(wall seconds, peak RSS in MB) of one run of `cmd` as its own process.
+
+    The command is started through a fresh, small interpreter that execs it: a child forked
+    straight from this process would count this process's memory in its peak RSS."""
+    launcher = [sys.executable, "-S", "-c", "import os, sys; os.execv(sys.argv[1], sys.argv[1:])"]
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen([*launcher, *cmd], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     if status != 0:

@@ -113,12 +113,12 @@ def test_smv_write_failing_midway_leaves_no_partial_file(tmp_path: pathlib.Path,
 def test_failure_before_the_rename_removes_the_temporary_file(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every byte written, then the flush to disk fails: the file must still not appear."""
+    """Every byte written, then the rename fails: the file must still not appear."""
 
-    def fail(fd: int) -> None:
+    def fail(src: str, dst: str) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(atomic.os, "fsync", fail)
+    monkeypatch.setattr(atomic.os, "replace", fail)
     res = run_cli(SMALL, tmp_path, inputs=None)
     assert res.returncode == 2
     assert "Input/output error" in res.stderr

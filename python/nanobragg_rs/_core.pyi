@@ -15,6 +15,9 @@ __all__ = [
     "Simulation",
     "__version__",
     "default_config",
+    "int_pixels",
+    "noise_pixels",
+    "pgm_pixels",
     "read_hkl",
     "supported_isas",
     "validate_config",
@@ -70,3 +73,12 @@ def read_hkl(path: str | PathLike[str]) -> tuple[npt.NDArray[np.int32], npt.NDAr
 def validate_config(config: dict[str, Any]) -> None: ...
 def default_config() -> dict[str, Any]: ...
 def supported_isas() -> list[str]: ...
+def int_pixels(
+    block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], scale: float, adc: float
+) -> npt.NDArray[np.uint16]: ...
+def noise_pixels(
+    block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], adc: float
+) -> tuple[npt.NDArray[np.uint16], int]: ...
+def pgm_pixels(
+    block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], scale: float
+) -> npt.NDArray[np.uint8]: ...

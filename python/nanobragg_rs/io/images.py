@@ -11,10 +11,11 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from .. import _core
 from . import atomic
 
 #: Rows converted at a time.
-BLOCK_ROWS = 128
+BLOCK_ROWS = 256
 
 Roi = tuple[int, int, int, int]
 
@@ -34,36 +35,28 @@ def _blocks(shape: tuple[int, ...]) -> Iterator[slice]:
         yield slice(r0, min(r0 + BLOCK_ROWS, shape[0]))
 
 
+def _f32(image: np.ndarray, rows: slice) -> np.ndarray:
+    return np.ascontiguousarray(image[rows], dtype=np.float32)
+
+
 def int_rows(image: np.ndarray, scale: float, adc: float, roi: Roi) -> Iterator[np.ndarray]:
     """nanoBragg's integer image, block by block: value·scale + adc, clamped to [0, 65535],
     rounded through single precision as ``floorf(t + 0.5)``; 0 outside the window."""
     for rows in _blocks(image.shape):
-        t = image[rows].astype(np.float64) * scale + adc
-        t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 65535.0)
-        out = np.floor((t + 0.5).astype(np.float32)).astype(np.uint16)
-        out[~roi_mask(image.shape, roi, rows)] = 0
-        yield out
+        yield _core.int_pixels(_f32(image, rows), rows.start, list(roi), scale, adc)
 
 
 def noise_rows(photons: np.ndarray, adc: float, roi: Roi) -> Iterator[tuple[np.ndarray, int]]:
     """nanoBragg's noise image from Poisson photons, block by block: photons + adc, overloads
     clamped to 65535 and counted, truncated; 0 outside the window. Yields (pixels, overloads)."""
     for rows in _blocks(photons.shape):
-        inside = roi_mask(photons.shape, roi, rows)
-        t = np.nan_to_num(photons[rows].astype(np.float64), nan=0.0) + adc
-        over = int(((t > 65535.0) & inside).sum())
-        out = np.clip(t, 0.0, 65535.0).astype(np.uint16)
-        out[~inside] = 0
-        yield out, over
+        yield _core.noise_pixels(_f32(photons, rows), rows.start, list(roi), adc)
 
 
 def pgm_rows(image: np.ndarray, scale: float, roi: Roi) -> Iterator[np.ndarray]:
     """nanoBragg's 8-bit preview, block by block: value·scale truncated, at most 255."""
     for rows in _blocks(image.shape):
-        t = np.nan_to_num(image[rows].astype(np.float64) * scale, nan=0.0)
-        out = np.clip(t, 0.0, 255.0).astype(np.uint8)
-        out[~roi_mask(image.shape, roi, rows)] = 0
-        yield out
+        yield _core.pgm_pixels(_f32(image, rows), rows.start, list(roi), scale)
 
 
 def int_image(image: np.ndarray, scale: float, adc: float, roi: Roi) -> np.ndarray:

@@ -132,7 +132,7 @@ struct GroupOut<L: Lanes> {
     value: L::F,
     omega_sum: L::F,
     /// Ordinal of the first out-of-range interpolation point met, per lane.
-    out_of_range: [u64; 8],
+    out_of_range: [u64; 16],
 }
 
 impl<'a> Plan<'a> {
@@ -357,7 +357,7 @@ impl<'a> Plan<'a> {
         let zero = L::splat(0.0);
         let one = L::splat(1.0);
 
-        let mut out_of_range = [u64::MAX; 8];
+        let mut out_of_range = [u64::MAX; 16];
         let mut interp_on: L::M = if FM == F_INTERP && mode != Interp::Nearest { valid } else { L::mask_from_fn(|_| false) };
         let mut first_mask: L::M = match self.first_sweep_pixel {
             Some(p) if p / fpixels == spixel && p % fpixels >= f0 && p % fpixels < f0 + L::N => {
@@ -779,10 +779,10 @@ impl<'a> Plan<'a> {
         interp_on: &mut L::M,
         mode: Interp,
         ordinal: u64,
-        out_of_range: &mut [u64; 8],
+        out_of_range: &mut [u64; 16],
     ) -> L::F {
         let t = self.s.hkl.as_deref().expect("interpolation needs a table");
-        let mut on = [false; 8];
+        let mut on = [false; 16];
         let f = L::from_fn(|j| {
             let (x, y, z) = (L::lane(h, j), L::lane(k, j), L::lane(l, j));
             let nearest = || t.get(L::lane(h0, j) as i32, L::lane(k0, j) as i32, L::lane(l0, j) as i32).unwrap_or(self.s.default_f);
@@ -1098,9 +1098,9 @@ macro_rules! isa_entry_points {
 }
 
 #[cfg(target_arch = "x86_64")]
-isa_entry_points!(row_avx512, trace_avx512, crate::simd::Avx512, "avx512f,avx512dq");
+isa_entry_points!(row_avx512, trace_avx512, crate::simd::Double<crate::simd::Avx512>, "avx512f,avx512dq");
 #[cfg(target_arch = "x86_64")]
-isa_entry_points!(row_avx2, trace_avx2, crate::simd::Avx2, "avx2,fma");
+isa_entry_points!(row_avx2, trace_avx2, crate::simd::Double<crate::simd::Avx2>, "avx2,fma");
 isa_entry_points!(row_scalar, trace_scalar, Scalar,);
 isa_entry_points!(row_exact, trace_exact, Exact,);
 

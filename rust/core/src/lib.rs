@@ -23,6 +23,7 @@ pub mod io;
 pub mod kernel;
 pub mod lattice;
 pub mod noise;
+pub mod output;
 pub mod rng;
 pub mod setup;
 pub mod simd;

@@ -615,3 +615,132 @@ mod tests {
         out
     }
 }
+
+/// Two vectors of `L` as one: twice the pixels per group, so the loop's scalar bookkeeping
+/// (counters, flags, branches) is shared by twice as many pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct Double<L: Lanes>(std::marker::PhantomData<L>);
+
+impl<L: Lanes> Lanes for Double<L> {
+    const N: usize = 2 * L::N;
+    const EXACT: bool = L::EXACT;
+    type F = (L::F, L::F);
+    type M = (L::M, L::M);
+    #[inline(always)]
+    fn splat(x: f64) -> Self::F {
+        let v = L::splat(x);
+        (v, v)
+    }
+    #[inline(always)]
+    fn from_fn(mut f: impl FnMut(usize) -> f64) -> Self::F {
+        let lo = L::from_fn(&mut f);
+        let hi = L::from_fn(|j| f(j + L::N));
+        (lo, hi)
+    }
+    #[inline(always)]
+    fn lane(v: Self::F, j: usize) -> f64 {
+        if j < L::N {
+            L::lane(v.0, j)
+        } else {
+            L::lane(v.1, j - L::N)
+        }
+    }
+    #[inline(always)]
+    fn add(a: Self::F, b: Self::F) -> Self::F {
+        (L::add(a.0, b.0), L::add(a.1, b.1))
+    }
+    #[inline(always)]
+    fn sub(a: Self::F, b: Self::F) -> Self::F {
+        (L::sub(a.0, b.0), L::sub(a.1, b.1))
+    }
+    #[inline(always)]
+    fn mul(a: Self::F, b: Self::F) -> Self::F {
+        (L::mul(a.0, b.0), L::mul(a.1, b.1))
+    }
+    #[inline(always)]
+    fn div(a: Self::F, b: Self::F) -> Self::F {
+        (L::div(a.0, b.0), L::div(a.1, b.1))
+    }
+    #[inline(always)]
+    fn mul_add(a: Self::F, b: Self::F, c: Self::F) -> Self::F {
+        (L::mul_add(a.0, b.0, c.0), L::mul_add(a.1, b.1, c.1))
+    }
+    #[inline(always)]
+    fn mul_sub(a: Self::F, b: Self::F, c: Self::F) -> Self::F {
+        (L::mul_sub(a.0, b.0, c.0), L::mul_sub(a.1, b.1, c.1))
+    }
+    #[inline(always)]
+    fn sqrt(a: Self::F) -> Self::F {
+        (L::sqrt(a.0), L::sqrt(a.1))
+    }
+    #[inline(always)]
+    fn ceil(a: Self::F) -> Self::F {
+        (L::ceil(a.0), L::ceil(a.1))
+    }
+    #[inline(always)]
+    fn floor(a: Self::F) -> Self::F {
+        (L::floor(a.0), L::floor(a.1))
+    }
+    #[inline(always)]
+    fn round(a: Self::F) -> Self::F {
+        (L::round(a.0), L::round(a.1))
+    }
+    #[inline(always)]
+    fn abs(a: Self::F) -> Self::F {
+        (L::abs(a.0), L::abs(a.1))
+    }
+    #[inline(always)]
+    fn lt(a: Self::F, b: Self::F) -> Self::M {
+        (L::lt(a.0, b.0), L::lt(a.1, b.1))
+    }
+    #[inline(always)]
+    fn le(a: Self::F, b: Self::F) -> Self::M {
+        (L::le(a.0, b.0), L::le(a.1, b.1))
+    }
+    #[inline(always)]
+    fn eq(a: Self::F, b: Self::F) -> Self::M {
+        (L::eq(a.0, b.0), L::eq(a.1, b.1))
+    }
+    #[inline(always)]
+    fn and(a: Self::M, b: Self::M) -> Self::M {
+        (L::and(a.0, b.0), L::and(a.1, b.1))
+    }
+    #[inline(always)]
+    fn or(a: Self::M, b: Self::M) -> Self::M {
+        (L::or(a.0, b.0), L::or(a.1, b.1))
+    }
+    #[inline(always)]
+    fn andnot(a: Self::M, b: Self::M) -> Self::M {
+        (L::andnot(a.0, b.0), L::andnot(a.1, b.1))
+    }
+    #[inline(always)]
+    fn mask_from_fn(mut f: impl FnMut(usize) -> bool) -> Self::M {
+        let lo = L::mask_from_fn(&mut f);
+        let hi = L::mask_from_fn(|j| f(j + L::N));
+        (lo, hi)
+    }
+    #[inline(always)]
+    fn mask_lane(m: Self::M, j: usize) -> bool {
+        if j < L::N {
+            L::mask_lane(m.0, j)
+        } else {
+            L::mask_lane(m.1, j - L::N)
+        }
+    }
+    #[inline(always)]
+    fn any(m: Self::M) -> bool {
+        L::any(m.0) || L::any(m.1)
+    }
+    #[inline(always)]
+    fn all(m: Self::M) -> bool {
+        L::all(m.0) && L::all(m.1)
+    }
+    #[inline(always)]
+    fn select(m: Self::M, a: Self::F, b: Self::F) -> Self::F {
+        (L::select(m.0, a.0, b.0), L::select(m.1, a.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn gather(table: &[f64], idx: Self::F, m: Self::M, default: Self::F) -> Self::F {
+        (L::gather(table, idx.0, m.0, default.0), L::gather(table, idx.1, m.1, default.1))
+    }
+}

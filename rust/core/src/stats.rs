@@ -28,17 +28,20 @@ pub struct Stats {
 /// Statistics of `image` (row-major, fpixels per row) rendered with `setup`.
 pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
     let f = setup.geometry.fpixels;
-    let s_rows = setup.geometry.spixels;
     let sub = setup.geometry.pixel_size / setup.oversample as f64;
     let os = setup.oversample;
+    let [x0, x1, y0, y1] = setup.roi;
+    let mask = setup.mask.as_deref();
     let mut st = Stats::default();
+    // Serial sums in the reference's order: the printed values and the PGM scale depend on them.
     let (mut sum, mut sumsqr, mut n) = (0.0f64, 0.0f64, 0usize);
-    for spixel in 0..s_rows {
-        for fpixel in 0..f {
-            if !setup.renders(fpixel, spixel) {
+    for spixel in y0..=y1 {
+        let row = &image[spixel * f..(spixel + 1) * f];
+        for fpixel in x0..=x1 {
+            if mask.is_some_and(|m| m[spixel * f + fpixel] == 0) {
                 continue;
             }
-            let v = image[spixel * f + fpixel];
+            let v = row[fpixel];
             if v as f64 > st.max_i {
                 st.max_i = v as f64;
                 st.max_i_x = sub * (fpixel * os + os - 1) as f64 + sub / 2.0;
@@ -53,14 +56,13 @@ pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
     st.count = n;
     st.mean = sum / n.max(1) as f64;
     st.rms = (sumsqr / (n.max(2) - 1) as f64).sqrt();
+    // rmsd over the window, mask ignored, as the reference computes it.
     let (mut dev, mut m) = (0.0f64, 0usize);
-    for spixel in 0..s_rows {
-        for fpixel in 0..f {
-            if setup.in_roi(fpixel, spixel) {
-                let t = image[spixel * f + fpixel] as f64 - st.mean;
-                dev += t * t;
-                m += 1;
-            }
+    for spixel in y0..=y1 {
+        for &v in &image[spixel * f + x0..=spixel * f + x1] {
+            let t = v as f64 - st.mean;
+            dev += t * t;
+            m += 1;
         }
     }
     st.rmsd = (dev / (m.max(2) - 1) as f64).sqrt();

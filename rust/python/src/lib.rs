@@ -173,6 +173,61 @@ fn read_hkl<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Bound<'py, PyArray
     Ok((idx, PyArray1::from_vec(py, e.amplitudes)))
 }
 
+fn block_args<'a>(block: &'a PyReadonlyArray2<'_, f32>) -> PyResult<(&'a [f32], usize)> {
+    let width = block.shape()[1];
+    let data = block.as_slice().map_err(|_| NanoBraggError::new_err("image block must be C-contiguous"))?;
+    Ok((data, width))
+}
+
+fn pixels2<'py, T: numpy::Element>(py: Python<'py>, data: Vec<T>, width: usize) -> Bound<'py, PyArray2<T>> {
+    let rows = if width == 0 { 0 } else { data.len() / width };
+    Array2::from_shape_vec((rows, width), data).expect("block shape").into_pyarray(py)
+}
+
+/// Integer-image pixels of a block of rows starting at row `row0` (the reference's rounding;
+/// 0 outside the window `roi` = (fast min, fast max, slow min, slow max)).
+#[pyfunction]
+fn int_pixels<'py>(
+    py: Python<'py>,
+    block: PyReadonlyArray2<'py, f32>,
+    row0: usize,
+    roi: [usize; 4],
+    scale: f64,
+    adc: f64,
+) -> PyResult<Bound<'py, PyArray2<u16>>> {
+    let (data, width) = block_args(&block)?;
+    let out = py.detach(|| core::output::int_pixels(data, width, row0, roi, scale, adc));
+    Ok(pixels2(py, out, width))
+}
+
+/// Noise-image pixels of a block of Poisson photons, and its overload count.
+#[pyfunction]
+fn noise_pixels<'py>(
+    py: Python<'py>,
+    block: PyReadonlyArray2<'py, f32>,
+    row0: usize,
+    roi: [usize; 4],
+    adc: f64,
+) -> PyResult<(Bound<'py, PyArray2<u16>>, usize)> {
+    let (data, width) = block_args(&block)?;
+    let (out, over) = py.detach(|| core::output::noise_pixels(data, width, row0, roi, adc));
+    Ok((pixels2(py, out, width), over))
+}
+
+/// PGM pixels of a block of rows.
+#[pyfunction]
+fn pgm_pixels<'py>(
+    py: Python<'py>,
+    block: PyReadonlyArray2<'py, f32>,
+    row0: usize,
+    roi: [usize; 4],
+    scale: f64,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let (data, width) = block_args(&block)?;
+    let out = py.detach(|| core::output::pgm_pixels(data, width, row0, roi, scale));
+    Ok(pixels2(py, out, width))
+}
+
 /// Check a configuration dictionary; raises ConfigError naming the field.
 #[pyfunction]
 fn validate_config(config: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -309,5 +364,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
     m.add_function(wrap_pyfunction!(supported_isas, m)?)?;
+    m.add_function(wrap_pyfunction!(int_pixels, m)?)?;
+    m.add_function(wrap_pyfunction!(noise_pixels, m)?)?;
+    m.add_function(wrap_pyfunction!(pgm_pixels, m)?)?;
     Ok(())
 }

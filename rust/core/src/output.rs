@@ -1,0 +1,90 @@
+//! The reference's conversions of the float image into its integer, noise and PGM images.
+//!
+//! Each works on a block of whole rows (so a writer can stream an image in blocks), in
+//! parallel over rows, with the reference's rounding; pixels outside the rendered window are 0.
+
+use rayon::prelude::*;
+
+/// The rendered window: fast min, fast max, slow min, slow max (inclusive).
+pub type Roi = [usize; 4];
+
+fn convert<T: Copy + Send + Default>(
+    block: &[f32],
+    width: usize,
+    row0: usize,
+    roi: Roi,
+    f: impl Fn(f32) -> T + Sync,
+) -> Vec<T> {
+    let mut out = vec![T::default(); block.len()];
+    out.par_chunks_mut(width.max(1)).zip(block.par_chunks(width.max(1))).enumerate().for_each(|(i, (o, b))| {
+        let row = row0 + i;
+        if row < roi[2] || row > roi[3] {
+            return;
+        }
+        for x in roi[0]..=roi[1].min(width - 1) {
+            o[x] = f(b[x]);
+        }
+    });
+    out
+}
+
+/// `-intfile` pixels: value·scale + adc clamped to [0, 65535] and rounded as
+/// `floorf((float)(t + 0.5))`; a NaN becomes 0.
+pub fn int_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64, adc: f64) -> Vec<u16> {
+    convert(block, width, row0, roi, |v| {
+        let t = v as f64 * scale + adc;
+        let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 65535.0) };
+        ((t + 0.5) as f32).floor() as u16
+    })
+}
+
+/// `-noisefile` pixels from Poisson photons: photons + adc, clamped to [0, 65535] and
+/// truncated; also the number of pixels over 65535 (the reference's overloads).
+pub fn noise_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64) -> (Vec<u16>, usize) {
+    let out = convert(block, width, row0, roi, |v| {
+        let t = v as f64 + adc;
+        if t.is_nan() {
+            0
+        } else {
+            t.clamp(0.0, 65535.0) as u16
+        }
+    });
+    let over = block
+        .par_chunks(width.max(1))
+        .enumerate()
+        .filter(|(i, _)| row0 + i >= roi[2] && row0 + i <= roi[3])
+        .map(|(_, b)| b[roi[0]..=roi[1].min(width - 1)].iter().filter(|&&v| v as f64 + adc > 65535.0).count())
+        .sum();
+    (out, over)
+}
+
+/// `-pgmfile` pixels: value·scale truncated, at most 255; a NaN becomes 0.
+pub fn pgm_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64) -> Vec<u8> {
+    convert(block, width, row0, roi, |v| {
+        let t = v as f64 * scale;
+        if t.is_nan() {
+            0
+        } else {
+            t.clamp(0.0, 255.0) as u8
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_and_window() {
+        let img = [0.49f32, 1.5, 70000.0, f32::NAN, -3.0, 2.25];
+        let roi = [0, 2, 0, 1];
+        assert_eq!(int_pixels(&img, 3, 0, roi, 1.0, 0.0), vec![0, 2, 65535, 0, 0, 2]);
+        // Outside the window (fast index > 1) stays 0.
+        assert_eq!(int_pixels(&img, 3, 0, [0, 1, 0, 1], 1.0, 40.0)[2], 0);
+        let (n, over) = noise_pixels(&img, 3, 0, roi, 40.0);
+        assert_eq!((n[2], over), (65535, 1));
+        assert_eq!(pgm_pixels(&img, 3, 0, roi, 100.0), vec![49, 150, 255, 0, 0, 225]);
+        // A block's row offset moves the window.
+        assert_eq!(int_pixels(&img[3..], 3, 5, [0, 2, 0, 4], 1.0, 0.0), vec![0, 0, 0]);
+    }
+}
