@@ -58,18 +58,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a temporary file beside ``path`` for writing; it replaces ``path`` only if the
     block finishes, so an interrupted or failed write never leaves a partial file."""
-    target = os.fspath(path)
-    fd, tmp = _temporary_beside(target)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        # No fsync: the rename after a complete write is what keeps readers from a partial
-        # file; syncing to disk (which the reference does not do either) cost up to 10 ms.
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # No fsync: the rename after a complete write is what keeps readers from a partial file;
+    # syncing to disk (which the reference does not do either) cost up to 10 ms.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:

@@ -102,6 +102,19 @@ fn clamp_cos(c: f64) -> f64 {
     }
 }
 
+/// Lengths and angles (degrees) of the cell spanned by `x`, given the lengths of its dual
+/// vectors `dual` and its volume `v`, as the reference prints them: sin α = |x*|·V/(|y||z|),
+/// cos α = y·z/(|y||z|), clamped, then atan2. The same form serves the reciprocal cell.
+fn cell_parameters(x: [V3; 3], dual: [f64; 3], v: f64) -> [f64; 6] {
+    let len = [norm(x[0]), norm(x[1]), norm(x[2])];
+    let angle = |i: usize, j: usize, k: usize| {
+        let s = dual[i] * v / len[j] / len[k];
+        let c = dot(x[j], x[k]) / len[j] / len[k];
+        clamp_sin(s).atan2(clamp_cos(c)) * RTD
+    };
+    [len[0], len[1], len[2], angle(0, 1, 2), angle(1, 0, 2), angle(2, 0, 1)]
+}
+
 /// Inputs that fix the lattice, already in the reference's internal units.
 pub struct LatticeInput {
     /// a, b, c (Å), α, β, γ (radians) from `-cell`, with the reference's defaults applied.
@@ -156,25 +169,8 @@ pub fn build_lattice(input: &LatticeInput) -> Lattice {
     let b_star = scale(cross(c, a), v_star);
     let c_star = scale(cross(a, b), v_star);
 
-    let (la, lb, lc) = (norm(a), norm(b), norm(c));
-    let (las, lbs, lcs) = (norm(a_star), norm(b_star), norm(c_star));
-    let angle = |s: f64, c: f64| clamp_sin(s).atan2(clamp_cos(c)) * RTD;
-    let cell = [
-        la,
-        lb,
-        lc,
-        angle(las * v_cell / lb / lc, dot(b, c) / lb / lc),
-        angle(lbs * v_cell / la / lc, dot(a, c) / la / lc),
-        angle(lcs * v_cell / la / lb, dot(a, b) / la / lb),
-    ];
-    let reciprocal_cell = [
-        las,
-        lbs,
-        lcs,
-        angle(la * v_star / lbs / lcs, dot(b_star, c_star) / lbs / lcs),
-        angle(lb * v_star / las / lcs, dot(a_star, c_star) / las / lcs),
-        angle(lc * v_star / las / lbs, dot(a_star, b_star) / las / lbs),
-    ];
+    let cell = cell_parameters([a, b, c], [norm(a_star), norm(b_star), norm(c_star)], v_cell);
+    let reciprocal_cell = cell_parameters([a_star, b_star, c_star], [norm(a), norm(b), norm(c)], v_star);
     Lattice { a, b, c, a_star, b_star, c_star, volume_A3: v_cell, cell, reciprocal_cell, warnings }
 }
 

@@ -652,7 +652,7 @@ impl<'a> Plan<'a> {
             // sin(N pi delta)/sin(pi delta) = U_{N-1}(cos pi delta), by the three-term
             // recurrence U_{m+1} = 2c U_m - U_{m-1}, two steps per turn without moves.
             let c = cospi::<L>(delta);
-            chebyshev_u::<L>(L::add(c, c), n as usize)
+            chebyshev_u::<L, 1>([L::add(c, c)], n as usize)[0]
         } else {
             L::select(L::eq(delta, L::splat(0.0)), L::splat(n), L::div(sinpi::<L>(t), sinpi::<L>(delta)))
         };
@@ -689,7 +689,7 @@ impl<'a> Plan<'a> {
                 if na == nb && nb == nc && cheb(na) {
                     // Equal N on every axis: three recurrences in lockstep overlap their latency.
                     let t = [two_cospi::<L>(h, h0), two_cospi::<L>(k, k0), two_cospi::<L>(l, l0)];
-                    let [fa, fb, fc] = chebyshev_u3::<L>(t, na as usize);
+                    let [fa, fb, fc] = chebyshev_u::<L, 3>(t, na as usize);
                     return L::mul(L::mul(fa, fb), fc);
                 }
                 let mut f = one;
@@ -964,53 +964,29 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// U_{n-1}(c) from 2c, 2 <= n <= 24, by the recurrence U_{m+1} = 2c U_m - U_{m-1}: a
-/// constant-length, fully unrolled chain for each n (n is fixed for a render, so the branch
-/// is always predicted).
+/// U_{n-1}(c) from 2c for K arguments at once, 2 <= n <= 24, by the recurrence
+/// U_{m+1} = 2c U_m - U_{m-1}: a constant-length, fully unrolled chain for each n (n is fixed
+/// for a render, so the branch is always predicted), the K chains interleaved so their
+/// latencies overlap.
 #[inline(always)]
-fn chebyshev_u<L: Lanes>(two_c: L::F, n: usize) -> L::F {
+fn chebyshev_u<L: Lanes, const K: usize>(two_c: [L::F; K], n: usize) -> [L::F; K] {
     #[inline(always)]
-    fn chain<L: Lanes, const STEPS: usize>(two_c: L::F) -> L::F {
-        let (mut u0, mut u1) = (L::splat(1.0), two_c);
+    fn chain<L: Lanes, const K: usize, const STEPS: usize>(t: [L::F; K]) -> [L::F; K] {
+        let mut u0 = [L::splat(1.0); K];
+        let mut u1 = t;
         for _ in 0..STEPS {
-            let u2 = L::mul_sub(two_c, u1, u0);
-            u0 = u1;
-            u1 = u2;
+            for i in 0..K {
+                let u2 = L::mul_sub(t[i], u1[i], u0[i]);
+                u0[i] = u1[i];
+                u1[i] = u2;
+            }
         }
         u1
     }
     macro_rules! arms {
         ($($n:literal),*) => {
             match n {
-                $($n => chain::<L, { $n - 2 }>(two_c),)*
-                _ => unreachable!("Chebyshev path for N = {n}"),
-            }
-        };
-    }
-    arms!(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24)
-}
-
-/// [`chebyshev_u`] for three arguments at once, interleaved.
-#[inline(always)]
-fn chebyshev_u3<L: Lanes>(two_c: [L::F; 3], n: usize) -> [L::F; 3] {
-    #[inline(always)]
-    fn chain<L: Lanes, const STEPS: usize>(t: [L::F; 3]) -> [L::F; 3] {
-        let one = L::splat(1.0);
-        let (mut a0, mut a1) = (one, t[0]);
-        let (mut b0, mut b1) = (one, t[1]);
-        let (mut c0, mut c1) = (one, t[2]);
-        for _ in 0..STEPS {
-            let a2 = L::mul_sub(t[0], a1, a0);
-            let b2 = L::mul_sub(t[1], b1, b0);
-            let c2 = L::mul_sub(t[2], c1, c0);
-            (a0, a1, b0, b1, c0, c1) = (a1, a2, b1, b2, c1, c2);
-        }
-        [a1, b1, c1]
-    }
-    macro_rules! arms {
-        ($($n:literal),*) => {
-            match n {
-                $($n => chain::<L, { $n - 2 }>(two_c),)*
+                $($n => chain::<L, K, { $n - 2 }>(two_c),)*
                 _ => unreachable!("Chebyshev path for N = {n}"),
             }
         };
