@@ -91,3 +91,31 @@ def golden_inputs(tmp_path: pathlib.Path) -> pathlib.Path:
     require_golden()
     shutil.copytree(GOLDEN / "inputs", tmp_path / "inputs")
     return tmp_path
+
+
+# --- Hypothesis profiles -----------------------------------------------------------------------
+# "dev" (loaded by default): 40 examples per property, the same ones on every run (derandomized,
+# no example database), so the property tests are never flaky. "thorough": 1000 examples per
+# property (about half a minute for the comparison with the reference), drawn afresh on every
+# run; failing ones are saved in .hypothesis/ and replayed first next time. Choose with
+# `pytest --hypothesis-profile thorough` or the environment variable HYPOTHESIS_PROFILE.
+# Renders are slow by Hypothesis's standards: no deadline, no too_slow health check.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "dev",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=1000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
