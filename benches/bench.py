@@ -41,19 +41,31 @@ BENCHES = {
 OUT = ["-floatfile", "float.bin", "-intfile", "int.img", "-pgmfile", "image.pgm", "-noprogress"]
 
 
-def peak_rss_mb(cmd: list[str], cwd: pathlib.Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one run of `cmd` as its own process.
+# Forks the command from a small, freshly started interpreter and reports the command's own
+# peak RSS: a child forked straight from this (large) process would count this process's pages.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"PEAK_RSS_KB {usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
-    The command is started through a fresh, small interpreter that execs it: a child forked
-    straight from this process would count this process's memory in its peak RSS."""
-    launcher = [sys.executable, "-S", "-c", "import os, sys; os.execv(sys.argv[1], sys.argv[1:])"]
+
+def peak_rss_mb(cmd: list[str], cwd: pathlib.Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one run of `cmd` as its own process."""
     t = time.perf_counter()
-    p = subprocess.Popen([*launcher, *cmd], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
+    p = subprocess.run(
+        [sys.executable, "-S", "-c", _LAUNCHER, *cmd], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, check=False,
+    )
     wall = time.perf_counter() - t
-    if status != 0:
-        raise RuntimeError(f"{cmd[0]} failed: {p.stderr.read().decode() if p.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024.0
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {p.stderr}")
+    kb = next(int(line.split()[1]) for line in p.stderr.splitlines() if line.startswith("PEAK_RSS_KB"))
+    return wall, kb / 1024.0
 
 
 def agreement(ours: np.ndarray, ref: np.ndarray) -> tuple[bool, int]:

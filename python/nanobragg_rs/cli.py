@@ -6,6 +6,7 @@ Usage: ``nanobragg [flags]`` renders one image as nanoBragg.c would;
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import os
 import sys
@@ -215,20 +216,25 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
             print(line)
     print()
 
-    st = sim.stats(image)
-    print(f"solid angle subtended by detector = {st.solid_angle_sr:g} steradian ( {100 * st.solid_angle_sr / 4 / math.pi:g}% sphere)")
     roi = tuple(summary["roi"])
     header = summary["header"]
+    # The statistics are serial sums (their order sets the PGM scale); they run on a worker
+    # thread while the float and integer images, which need only max_I, are written.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(sim.stats, image)
+        max_i = sim.max_pixel(image)[0]
+        scale = out.scale
+        if scale <= 0.0:
+            scale = 55000.0 / max_i if max_i > 0.0 else 1.0
+        images.write_float(out.floatfile, image)
+        smv.write_smv(out.intfile, images.int_rows(image, scale, out.adc, roi), header)
+        st = pending.result()
+    print(f"solid angle subtended by detector = {st.solid_angle_sr:g} steradian ( {100 * st.solid_angle_sr / 4 / math.pi:g}% sphere)")
     print(f"writing {out.floatfile} as {image.size} 4-byte floats")
-    images.write_float(out.floatfile, image)
     print(f"max_I = {st.max_I:g}  at {st.max_I_x:g} {st.max_I_y:g}")
     print(f"mean= {st.mean:g} rms= {st.rms:g} rmsd= {st.rmsd:g}")
-    scale = out.scale
-    if scale <= 0.0:
-        scale = 55000.0 / st.max_I if st.max_I > 0.0 else 1.0
     print(f"intfile_scale = {scale:g}")
     print(f"writing {out.intfile} as 2-byte integers")
-    smv.write_smv(out.intfile, images.int_rows(image, scale, out.adc, roi), header)
     if out.write_pgm:
         pgm_scale = out.pgmscale
         if pgm_scale <= 0.0:

@@ -39,4 +39,4 @@ pub use kernel::{render, render_with, Image, Plan, RenderControl};
 pub use simd::Isa;
 pub use noise::{noise_image, Noise};
 pub use setup::Setup;
-pub use stats::{image_stats, Stats};
+pub use stats::{image_stats, max_pixel, Stats};

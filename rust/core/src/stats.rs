@@ -25,14 +25,53 @@ pub struct Stats {
     pub solid_angle_sr: f64,
 }
 
+/// The brightest rendered pixel: (max_I, its detector position fast and slow (m)), the first
+/// in serial order among equals, as the reference finds it; rows are searched in parallel.
+pub fn max_pixel(setup: &Setup, image: &[f32]) -> (f64, f64, f64) {
+    use rayon::prelude::*;
+    let f = setup.geometry.fpixels;
+    let [x0, x1, y0, y1] = setup.roi;
+    let mask = setup.mask.as_deref();
+    // Per row: the first strict maximum above 0 (the reference's running max starts at 0).
+    let best = (y0..=y1)
+        .into_par_iter()
+        .map(|spixel| {
+            let mut best: Option<(f32, usize)> = None;
+            for fpixel in x0..=x1 {
+                if mask.is_some_and(|m| m[spixel * f + fpixel] == 0) {
+                    continue;
+                }
+                let v = image[spixel * f + fpixel];
+                if v as f64 > best.map_or(0.0, |b| b.0 as f64) {
+                    best = Some((v, fpixel));
+                }
+            }
+            best.map(|(v, fpixel)| (v, spixel, fpixel))
+        })
+        .reduce(|| None, |a, b| match (a, b) {
+            (Some(x), Some(y)) => Some(if (y.0 as f64) > (x.0 as f64) || (y.0 == x.0 && y.1 < x.1) { y } else { x }),
+            (x, None) => x,
+            (None, y) => y,
+        });
+    let os = setup.oversample;
+    let sub = setup.geometry.pixel_size / os as f64;
+    match best {
+        Some((v, spixel, fpixel)) => (
+            v as f64,
+            sub * (fpixel * os + os - 1) as f64 + sub / 2.0,
+            sub * (spixel * os + os - 1) as f64 + sub / 2.0,
+        ),
+        None => (0.0, 0.0, 0.0),
+    }
+}
+
 /// Statistics of `image` (row-major, fpixels per row) rendered with `setup`.
 pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
     let f = setup.geometry.fpixels;
-    let sub = setup.geometry.pixel_size / setup.oversample as f64;
-    let os = setup.oversample;
     let [x0, x1, y0, y1] = setup.roi;
     let mask = setup.mask.as_deref();
     let mut st = Stats::default();
+    (st.max_i, st.max_i_x, st.max_i_y) = max_pixel(setup, image);
     // Serial sums in the reference's order: the printed values and the PGM scale depend on them.
     let (mut sum, mut sumsqr, mut n) = (0.0f64, 0.0f64, 0usize);
     for spixel in y0..=y1 {
@@ -42,11 +81,6 @@ pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
                 continue;
             }
             let v = row[fpixel];
-            if v as f64 > st.max_i {
-                st.max_i = v as f64;
-                st.max_i_x = sub * (fpixel * os + os - 1) as f64 + sub / 2.0;
-                st.max_i_y = sub * (spixel * os + os - 1) as f64 + sub / 2.0;
-            }
             sum += v as f64;
             // The reference squares in single precision.
             sumsqr += (v * v) as f64;

@@ -314,8 +314,15 @@ impl Simulation {
     /// Statistics the reference prints (max_I and its position, mean, rms, rmsd, solid angle).
     fn stats<'py>(&self, py: Python<'py>, image: PyReadonlyArray2<'py, f32>, omega_sum: f64) -> PyResult<Bound<'py, PyAny>> {
         let data = image_slice(&self.setup, &image)?;
-        let st = core::image_stats(&self.setup, data, omega_sum);
+        // Serial sums over the whole image: release the GIL so callers can overlap other work.
+        let st = py.detach(|| core::image_stats(&self.setup, data, omega_sum));
         Ok(pythonize::pythonize(py, &st)?)
+    }
+
+    /// (max_I, fast and slow position (m)) of the brightest rendered pixel, found in parallel.
+    fn max_pixel(&self, py: Python<'_>, image: PyReadonlyArray2<'_, f32>) -> PyResult<(f64, f64, f64)> {
+        let data = image_slice(&self.setup, &image)?;
+        Ok(py.detach(|| core::max_pixel(&self.setup, data)))
     }
 
     /// Poisson noise in photons for `image` from seed `seed`, drawn as the reference draws it;
