@@ -523,7 +523,7 @@ def test_a_failed_task_is_retried(tmp_path: pathlib.Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(engines, "render_chunk", flaky_render_chunk)
     plan = make_plan(config_from_args(SERIES), 4, chunk=2)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as lc:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as lc:
         with distributed.Client(lc) as client:
             render_dataset(plan, tmp_path / "f", client, progress=False)
     assert _FLAKY == {0: 1, 1: 2}

@@ -233,7 +233,7 @@ def local_cluster(workers: int | None = None) -> tuple[Any, Any]:
         n_workers=n,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
     return cluster, Client(cluster)
