@@ -345,6 +345,20 @@ def test_rerun_renders_only_missing_frames(tmp_path: pathlib.Path) -> None:
     assert "rendered 0 frames (6 already written)" in res.stdout
 
 
+@pytest.mark.parametrize("fmt, ext", [("smv", "img"), ("cbf", "cbf")])
+def test_rerun_of_per_frame_files_renders_only_the_missing_frames(tmp_path: pathlib.Path, fmt: str, ext: str) -> None:
+    args = [*SERIES, "-frames", "5", "-chunk", "3", "-format", fmt, "-out", "f"]
+    dataset(args, tmp_path)
+    before = {p.name: sha(p) for p in tmp_path.iterdir()}
+    keep = {p.name: stat_key(p) for p in tmp_path.glob(f"f_*.{ext}")}
+    (tmp_path / f"f_00002.{ext}").unlink()
+    (tmp_path / "f_labels.csv").unlink()
+    res = dataset(args, tmp_path)
+    assert "rendered 1 frames (4 already written)" in res.stdout
+    assert {p.name: sha(p) for p in tmp_path.iterdir()} == before
+    assert all(stat_key(tmp_path / n) == k for n, k in keep.items() if n != f"f_00002.{ext}")
+
+
 def test_another_plan_under_the_same_name_needs_overwrite(tmp_path: pathlib.Path) -> None:
     dataset([*SERIES, "-frames", "2", "-out", "x"], tmp_path)
     res = run_cli(["dataset", *SERIES, "-frames", "3", "-out", "x"], tmp_path, inputs=None)

@@ -54,6 +54,10 @@ directions, so ``corner + beam_center_x * fast_step + beam_center_y * slow_step`
 direct beam meets the detector plane (for a two-theta swing, not nanoBragg's Fbeam/Sbeam).
 
 A curved detector (``-curved_det``) is described by its flat pixel grid.
+
+``write_entry``, ``write_instrument``, ``write_sample`` and ``write_source`` are the pieces of
+this layout; the data-set master file (:mod:`nanobragg_rs.dataset.writers`) is written with
+the same pieces, with one phi start (and, when it varies, one wavelength) per frame.
 """
 
 from __future__ import annotations
