@@ -54,6 +54,10 @@ directions, so ``corner + beam_center_x * fast_step + beam_center_y * slow_step`
 direct beam meets the detector plane (for a two-theta swing, not nanoBragg's Fbeam/Sbeam).
 
 A curved detector (``-curved_det``) is described by its flat pixel grid.
+
+``write_entry``, ``write_instrument``, ``write_sample`` and ``write_source`` are the pieces of
+this layout; the data-set master file (:mod:`nanobragg_rs.dataset.writers`) is written with
+the same pieces, with one phi start (and, when it varies, one wavelength) per frame.
 """
 
 from __future__ import annotations
@@ -75,7 +79,18 @@ except ImportError as e:  # pragma: no cover - exercised only without the option
 if TYPE_CHECKING:
     from ..simulate import Simulator
 
-__all__ = ["lab_to_mcstas", "write_nxmx", "DETECTOR", "MODULE", "SAMPLE_PHI", "DET_Z"]
+__all__ = [
+    "lab_to_mcstas",
+    "write_nxmx",
+    "write_entry",
+    "write_instrument",
+    "write_sample",
+    "write_source",
+    "DETECTOR",
+    "MODULE",
+    "SAMPLE_PHI",
+    "DET_Z",
+]
 
 #: Paths of the groups and axes readers most often need.
 DETECTOR = "/entry/instrument/detector"
@@ -146,7 +161,7 @@ def _group(parent: h5py.Group, name: str, nx_class: str) -> h5py.Group:
 def _axis(
     group: h5py.Group,
     name: str,
-    values: Sequence[float],
+    values: Sequence[float] | np.ndarray,
     *,
     kind: str,
     vector: np.ndarray,
@@ -244,26 +259,11 @@ def write_nxmx(
 def _write(
     f: h5py.File, name: str, sim: Simulator, image: np.ndarray, noise_photons: np.ndarray | None
 ) -> None:
-    from .. import __version__
-
     now = datetime.datetime.now(datetime.timezone.utc)
     exposure = float(sim.config.beam.exposure_s)
-    f.attrs["NX_class"] = _s("NXroot")
-    f.attrs["default"] = _s("entry")
-    f.attrs["file_name"] = _s(name)
-    f.attrs["file_time"] = _s(_timestamp(now))
-    f.attrs["creator"] = _s("nanobragg-rs")
-    f.attrs["creator_version"] = _s(__version__)
-    f.attrs["HDF5_Version"] = _s(h5py.version.hdf5_version)
-    f.attrs["h5py_version"] = _s(h5py.version.version)
-
-    entry = _group(f, "entry", "NXentry")
-    entry.attrs["default"] = _s("data")
-    _text(entry, "definition", "NXmx")
-    _text(entry, "title", "nanoBragg simulated diffraction image")
-    _text(entry, "start_time", _timestamp(now))
-    _text(entry, "end_time_estimated", _timestamp(now + datetime.timedelta(seconds=max(exposure, 0.0))))
-
+    entry = write_entry(
+        f, name, "nanoBragg simulated diffraction image", now, now + datetime.timedelta(seconds=max(exposure, 0.0))
+    )
     data = _group(entry, "data", "NXdata")
     data.attrs["signal"] = _s("data")
     expected = "expected photons per pixel (float image, no noise)"
@@ -272,25 +272,78 @@ def _write(
         _image_dataset(data, "noiseless", image, expected)
     else:
         recorded = _image_dataset(data, "data", image, expected)
+    detector = write_instrument(entry, sim)
+    detector["data"] = recorded  # a hard link: NXmx also expects the frames under the detector
+    write_sample(entry, sim)
+    write_source(entry)
 
+
+# --- pieces shared by the single-image writer and the data-set master file -------------------
+
+
+def write_entry(
+    f: h5py.File, name: str, title: str, start: datetime.datetime, end: datetime.datetime
+) -> h5py.Group:
+    """The root attributes and ``/entry`` (NXentry, definition NXmx) with its times."""
+    from .. import __version__
+
+    f.attrs["NX_class"] = _s("NXroot")
+    f.attrs["default"] = _s("entry")
+    f.attrs["file_name"] = _s(name)
+    f.attrs["file_time"] = _s(_timestamp(start))
+    f.attrs["creator"] = _s("nanobragg-rs")
+    f.attrs["creator_version"] = _s(__version__)
+    f.attrs["HDF5_Version"] = _s(h5py.version.hdf5_version)
+    f.attrs["h5py_version"] = _s(h5py.version.version)
+
+    entry = _group(f, "entry", "NXentry")
+    entry.attrs["default"] = _s("data")
+    _text(entry, "definition", "NXmx")
+    _text(entry, "title", title)
+    _text(entry, "start_time", _timestamp(start))
+    _text(entry, "end_time_estimated", _timestamp(end))
+    return entry
+
+
+def write_instrument(
+    entry: h5py.Group,
+    sim: Simulator,
+    *,
+    wavelengths_A: Sequence[float] | None = None,
+    saturation_value: int | None = None,
+) -> h5py.Group:
+    """``/entry/instrument`` with its beam and detector; returns the NXdetector group.
+
+    ``wavelengths_A``, when given, are the per-frame wavelengths of a series whose wavelength
+    changes from shot to shot (NXbeam's per-shot form); otherwise the render's own."""
     instrument = _group(entry, "instrument", "NXinstrument")
     _text(instrument, "name", "nanoBragg simulation", short_name="nanoBragg")
-    _write_beam(instrument, sim)
+    _write_beam(instrument, sim, wavelengths_A)
     detector = _write_detector(instrument, sim)
-    detector["data"] = recorded  # a hard link: NXmx also expects the frames under the detector
-    _write_sample(entry, sim)
+    if saturation_value is not None:
+        detector.create_dataset("saturation_value", data=np.int64(saturation_value))
+    return detector
 
+
+def write_source(entry: h5py.Group) -> None:
+    """``/entry/source`` (NXsource)."""
     source = _group(entry, "source", "NXsource")
     _text(source, "name", "nanoBragg simulated X-ray source", short_name="nanoBragg")
     _text(source, "probe", "x-ray")
 
 
-def _write_beam(instrument: h5py.Group, sim: Simulator) -> None:
+def _write_beam(instrument: h5py.Group, sim: Simulator, wavelengths_A: Sequence[float] | None = None) -> None:
     """NXbeam: nominal wavelength (with the sampled spectrum as a variant), flux, size."""
     summary, cfg = sim.summary, sim.config
     beam = _group(instrument, "beam", "NXbeam")
-    wavelength = _scalar(beam, "incident_wavelength", float(summary["lambda0"]) * 1e10, "angstrom")
-    spectrum = _spectrum(summary["sources"])
+    if wavelengths_A is not None:
+        # A monochromatic beam that changes from shot to shot: one wavelength per frame.
+        wavelength = beam.create_dataset("incident_wavelength", data=np.asarray(wavelengths_A, dtype=np.float64))
+        wavelength.attrs["units"] = _s("angstrom")
+        spectrum = None
+    else:
+        wavelength = _scalar(beam, "incident_wavelength", float(summary["lambda0"]) * 1e10, "angstrom")
+        spectrum = _spectrum(summary["sources"])
     if spectrum is not None:
         # The scalar stays the nominal wavelength; the sampled spectrum is its variant, which
         # dxtbx reads as a spectrum while keeping the nominal value.
@@ -392,8 +445,15 @@ def _write_detector(instrument: h5py.Group, sim: Simulator) -> h5py.Group:
     return det
 
 
-def _write_sample(entry: h5py.Group, sim: Simulator) -> None:
-    """NXsample: unit cell, and the spindle as a rotation over the render's phi range."""
+def write_sample(
+    entry: h5py.Group,
+    sim: Simulator,
+    *,
+    phi_starts_deg: Sequence[float] | None = None,
+    osc_deg: float | None = None,
+) -> None:
+    """NXsample: unit cell, and the spindle as a rotation over the render's phi range, or,
+    for a series, over each frame's range (``phi_starts_deg``, each ``osc_deg`` wide)."""
     summary = sim.summary
     sample = _group(entry, "sample", "NXsample")
     _text(sample, "name", "nanoBragg crystal")
@@ -406,14 +466,18 @@ def _write_sample(entry: h5py.Group, sim: Simulator) -> None:
 
     goniometer = _group(sample, "transformations", "NXtransformations")
     phi = summary["phi"]
-    start, osc = float(np.degrees(phi["phi0"])), float(np.degrees(phi["osc"]))
+    if phi_starts_deg is None:
+        starts = np.array([float(np.degrees(phi["phi0"]))])
+    else:
+        starts = np.asarray(phi_starts_deg, dtype=np.float64)
+    osc = float(np.degrees(phi["osc"])) if osc_deg is None else float(osc_deg)
     spindle = np.asarray(summary["geometry"]["spindle"], dtype=np.float64)
     # nanoBragg turns the crystal right-handedly about the spindle by phi, as NXtransformations
     # rotations turn about their vector; the change of frame is a proper rotation, so the
     # axis maps directly.
     R = lab_to_mcstas(summary["geometry"])
-    _axis(goniometer, "phi", [start], kind="rotation", vector=R @ _unit(spindle), depends_on=".")
-    end = goniometer.create_dataset("phi_end", data=np.array([start + osc]))
+    _axis(goniometer, "phi", starts, kind="rotation", vector=R @ _unit(spindle), depends_on=".")
+    end = goniometer.create_dataset("phi_end", data=starts + osc)
     end.attrs["units"] = _s("deg")
     increment = goniometer.create_dataset("phi_increment_set", data=np.float64(osc))
     increment.attrs["units"] = _s("deg")

@@ -1,0 +1,369 @@
+"""Running a plan: the per-chunk task, a local engine, a Dask engine, and ``render_dataset``.
+
+The unit of work is a chunk of consecutive frames (``plan.chunk``). ``render_chunk`` renders
+the frames of one chunk that are missing and writes them (one NXmx data file, or one SMV/CBF
+file per frame), each file atomically. It takes only plain data, so Dask ships it cheaply and
+it gives the same files on any worker: frame i depends on the plan and i alone.
+
+The driver (``render_dataset``) writes ``NAME_plan.json`` first, submits the chunks that are
+not complete, and, once every frame is on disk, writes the labels and the NXmx master file.
+Running it again after an interruption renders only what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from .plan import Plan, PlanError
+from .writers import (
+    counts,
+    data_file,
+    existing_files,
+    file_of_frame,
+    label_rows,
+    labels_file,
+    master_file,
+    missing_frames,
+    nxmx_data_file,
+    output_files,
+    plan_file,
+    read_plan_file,
+    remove_temporaries,
+    write_cbf_frame,
+    write_labels,
+    write_master,
+    write_plan_file,
+    write_smv_frame,
+)
+
+#: Attempts after the first when a Dask task fails (a lost worker, a transient error).
+RETRIES = 2
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+# --- the task ---------------------------------------------------------------------------------
+
+
+def _task_threads(host_slots: dict[str, int] | None) -> int:
+    """Render threads for a task on a Dask worker: this host's cores shared among every task
+    slot (worker threads) the cluster has on it, so Dask and the Rust pool do not
+    oversubscribe the cores."""
+    cores = available_cores()
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return cores
+    from urllib.parse import urlparse
+
+    host = urlparse(worker.address).hostname or ""
+    slots = (host_slots or {}).get(host) or worker.state.nthreads
+    return max(1, cores // max(1, slots))
+
+
+def render_chunk(
+    plan: dict[str, Any] | Plan,
+    out: str,
+    chunk: int,
+    threads: int | None = None,
+    host_slots: dict[str, int] | None = None,
+    on_frame: Callable[[int], object] | None = None,
+) -> dict[str, Any]:
+    """Render and write the missing frames of chunk ``chunk`` of ``plan`` to data set ``out``.
+
+    ``threads`` is the number of render threads (default: on a Dask worker, the host's cores
+    shared among its task slots; elsewhere every core). Returns {"chunk", "rendered": [frame
+    indices], "seconds"}. Safe to run twice, or on two workers at once: both write the same
+    bytes and a file is only ever replaced whole.
+    """
+    from ..simulate import Simulator
+
+    p = plan if isinstance(plan, Plan) else Plan.from_dict(plan)
+    t0 = time.perf_counter()
+    todo = missing_frames(p, out, chunk)
+    if threads is None:
+        threads = _task_threads(host_slots)
+
+    def render(index: int) -> tuple[Simulator, Any, Any]:
+        sim = Simulator(p.frame_config(index))
+        image = sim.render(threads=threads)
+        values = sim.noise(image, p.frame_settings(index)["noise_seed"]).photons if p.noise else image
+        return sim, image, values
+
+    if todo and p.format == "nxmx":
+        frames = p.chunk_frames(chunk)
+        shape = (int(p.base["shape"][0]), int(p.base["shape"][1]))
+        with nxmx_data_file(data_file(out, chunk), p, frames, shape) as put:
+            for k, index in enumerate(frames):
+                _, image, values = render(index)
+                put(k, counts(values, p.saturation), image)
+                if on_frame is not None:
+                    on_frame(index)
+    else:
+        for index in todo:
+            sim, _, values = render(index)
+            path = file_of_frame(p, out, index)
+            if p.format == "smv":
+                write_smv_frame(path, p, sim, values)
+            else:
+                write_cbf_frame(path, p, sim, values)
+            if on_frame is not None:
+                on_frame(index)
+    return {"chunk": chunk, "rendered": todo, "seconds": time.perf_counter() - t0}
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+class FrameProgress:
+    """A progress bar over frames on stderr."""
+
+    def __init__(self, total: int, done: int, enabled: bool = True, stream: TextIO | None = None) -> None:
+        self.total = max(total, 1)
+        self.done = done
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.last = 0.0
+        self.draw(force=True)
+
+    def advance(self, frames: int = 1) -> None:
+        self.done += frames
+        self.draw()
+
+    def draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self.last < 0.2 and self.done < self.total):
+            return
+        self.last = now
+        frac = min(self.done / self.total, 1.0)
+        bar = "#" * int(40 * frac)
+        self.stream.write(f"\rframes [{bar:<40}] {self.done}/{self.total}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.draw(force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --- engines -------------------------------------------------------------------------------------
+
+
+def run_local(plan: Plan, out: str, chunks: list[int], threads: int | None, progress: FrameProgress) -> int:
+    """Render the chunks one after another in this process (every core per render); returns
+    the number of frames rendered."""
+    d = plan.to_dict()
+    rendered = 0
+    for c in chunks:
+        result = render_chunk(d, out, c, threads=threads or available_cores(), on_frame=lambda _: progress.advance())
+        rendered += len(result["rendered"])
+    return rendered
+
+
+def _host_slots(client: Any) -> dict[str, int]:
+    from urllib.parse import urlparse
+
+    try:
+        scheduler = client.scheduler_info(n_workers=-1)  # every worker, not only the first few
+    except TypeError:  # older distributed lists them all without being asked
+        scheduler = client.scheduler_info()
+    slots: dict[str, int] = {}
+    for address, info in scheduler["workers"].items():
+        host = urlparse(address).hostname or ""
+        slots[host] = slots.get(host, 0) + int(info.get("nthreads", 1))
+    return slots
+
+
+def run_dask(plan: Plan, out: str, chunks: list[int], client: Any, threads: int | None, progress: FrameProgress) -> int:
+    """Submit one task per chunk to ``client`` (retried on failure) and wait for them all;
+    returns the number of frames rendered."""
+    from distributed import as_completed
+
+    d = plan.to_dict()
+    slots = _host_slots(client)
+    keys = [f"nanobragg-chunk-{plan.plan_id}-{c}" for c in chunks]
+    futures = client.map(
+        render_chunk,
+        [d] * len(chunks),
+        [out] * len(chunks),
+        chunks,
+        threads=threads,
+        host_slots=slots,
+        key=keys,
+        retries=RETRIES,
+        pure=False,
+    )
+    rendered = 0
+    try:
+        for future in as_completed(futures):
+            result = future.result()  # raises the task's error once its retries are spent
+            progress.advance(len(result["rendered"]))
+            rendered += len(result["rendered"])
+    finally:
+        for future in futures:
+            future.release()
+    return rendered
+
+
+def local_cluster(workers: int | None = None) -> tuple[Any, Any]:
+    """A LocalCluster sized to this machine and a client of it: ``workers`` processes (default
+    one per core) of one thread each; renders then share the cores among the workers."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    cores = available_cores()
+    n = workers or cores
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    return cluster, Client(cluster)
+
+
+# --- the driver ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetResult:
+    """What a run did: every file of the data set, frames rendered now and found done."""
+
+    files: list[str]
+    rendered: int
+    already_done: int
+    engine: str
+    seconds: float
+    messages: list[str] = field(default_factory=list)
+
+
+def _check_or_write_plan(plan: Plan, out: str, overwrite: bool) -> datetime.datetime:
+    """Write ``NAME_plan.json``, or check that the one there is this plan; returns the time the
+    data set was first planned."""
+    path = plan_file(out)
+    ours = existing_files(out)
+    if os.path.exists(path):
+        try:
+            previous, created = read_plan_file(path)
+        except (OSError, ValueError, KeyError) as e:
+            if not overwrite:
+                raise PlanError(f"{path}: unreadable ({e}); use -overwrite to start again") from None
+            previous, created = {}, datetime.datetime.now(datetime.timezone.utc)
+        if previous == plan.to_dict():
+            return created
+        if not overwrite:
+            raise PlanError(
+                f"{path} describes another data set (different flags or inputs); "
+                "use another -out, or -overwrite to replace it"
+            )
+    elif ours and not overwrite:
+        raise PlanError(
+            f"{ours[0]} exists but {os.path.basename(path)} does not: "
+            "use another -out, or -overwrite to replace the files"
+        )
+    for stale in ours:
+        os.unlink(stale)
+    created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    write_plan_file(path, plan, created)
+    return created
+
+
+def render_dataset(
+    plan: Plan | dict[str, Any],
+    out: str | os.PathLike[str],
+    client: Any = None,
+    *,
+    engine: str | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    log: Callable[[str], object] | None = None,
+) -> DatasetResult:
+    """Render every frame of ``plan`` to files named ``out_*`` and write the master/labels.
+
+    ``client``: None starts a Dask LocalCluster sized to the machine (``workers`` processes,
+    default one per core, renders sharing the cores); a ``distributed.Client`` or a scheduler
+    address uses that cluster. ``engine="local"`` renders in this process without Dask.
+    ``threads`` fixes the render threads per frame. Frames already on disk (from an
+    interrupted run of the same plan) are not rendered again; ``overwrite`` replaces a
+    different data set of the same name.
+    """
+    p = plan if isinstance(plan, Plan) else Plan.from_dict(plan)
+    out = os.path.abspath(os.fspath(out))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    say = log or (lambda _msg: None)
+    engine = engine or "dask"
+    if engine not in ("local", "dask"):
+        raise PlanError(f"engine: local or dask, not {engine!r}")
+    t0 = time.perf_counter()
+
+    created = _check_or_write_plan(p, out, overwrite)
+    remove_temporaries(out)
+    todo = {c: missing_frames(p, out, c) for c in range(p.n_chunks)}
+    chunks = [c for c, frames in todo.items() if frames]
+    pending = sum(len(frames) for frames in todo.values())
+    done = p.frames - pending
+    if done:
+        say(f"{done} of {p.frames} frames already written; rendering the other {pending}")
+
+    bar = FrameProgress(p.frames, done, enabled=progress and bool(chunks))
+    rendered = 0
+    try:
+        if chunks and engine == "local":
+            rendered = run_local(p, out, chunks, threads, bar)
+        elif chunks:
+            own = None
+            if client is None:
+                own, client = local_cluster(workers)
+            elif isinstance(client, str):
+                from distributed import Client
+
+                client = Client(client)
+                own = client  # a client we opened, to close
+            try:
+                rendered = run_dask(p, out, chunks, client, threads, bar)
+            finally:
+                if own is not None:
+                    client.close()
+                    if own is not client:
+                        own.close()
+    finally:
+        bar.close()
+        remove_temporaries(out)
+
+    missing = [i for c in range(p.n_chunks) for i in missing_frames(p, out, c)]
+    if missing:
+        raise RuntimeError(f"{len(missing)} frames were not written (first: frame {missing[0] + 1})")
+    write_labels(labels_file(out, p.labels), p.labels, label_rows(p, out))
+    if p.format == "nxmx":
+        from ..simulate import Simulator
+
+        geometry = Simulator(_geometry_config(p))
+        write_master(master_file(out), p, out, geometry, created)
+    return DatasetResult(output_files(p, out), rendered, done, engine, time.perf_counter() - t0)
+
+
+def _geometry_config(plan: Plan) -> Any:
+    """Frame 0's configuration without structure factors: enough for the geometry."""
+    cfg = plan.frame_config(0, structure_factors=False)
+    if cfg.crystal.default_F == 0.0:
+        cfg.crystal.default_F = 1.0
+    return cfg

@@ -1,0 +1,390 @@
+"""Files of a data set: names, per-chunk and per-frame writers, label tables, the NXmx master.
+
+Every file is written under a temporary name beside its final name and renamed when complete,
+so a file at its final name is always whole; that is how a re-run knows what is done. Files
+carry no wall-clock time except the master's start time, which is the time the data set was
+first planned (from ``NAME_plan.json``), so a resumed run writes the same bytes as an
+uninterrupted one.
+
+Layout for ``-out NAME``::
+
+    NAME_plan.json          the plan (written first; a re-run must match it)
+    NAME_data_000001.h5     nxmx: frames 1..chunk as /entry/data/data (n, s, f) uint32,
+    NAME_data_000002.h5           bitshuffle/LZ4, and /entry/data/noiseless float32 if asked
+    NAME_master.h5          nxmx: geometry, beam, scan, labels, links to the data (last)
+    NAME_00001.img ...      smv: one file per frame
+    NAME_00001.cbf ...      cbf: one file per frame (Pilatus-style miniCBF)
+    NAME_labels.csv         every frame's labels (or NAME_labels.parquet), written last
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..io import atomic, images, smv
+from .plan import LABEL_COLUMNS, Plan
+
+if TYPE_CHECKING:
+    from ..simulate import Simulator
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def plan_file(out: str) -> str:
+    return f"{out}_plan.json"
+
+
+def master_file(out: str) -> str:
+    return f"{out}_master.h5"
+
+
+def data_file(out: str, chunk: int) -> str:
+    """The NXmx data file of chunk ``chunk`` (0-based); numbered from 1."""
+    return f"{out}_data_{chunk + 1:06d}.h5"
+
+
+def frame_file(out: str, index: int, ext: str) -> str:
+    """The SMV/CBF file of frame ``index`` (0-based); numbered from 1."""
+    return f"{out}_{index + 1:05d}.{ext}"
+
+
+def labels_file(out: str, kind: str) -> str:
+    return f"{out}_labels.{kind}"
+
+
+def file_of_frame(plan: Plan, out: str, index: int) -> str:
+    """The file holding frame ``index``."""
+    if plan.format == "nxmx":
+        return data_file(out, index // plan.chunk)
+    return frame_file(out, index, "img" if plan.format == "smv" else "cbf")
+
+
+def output_files(plan: Plan, out: str) -> list[str]:
+    """Every file a complete run writes, in a fixed order."""
+    files = [plan_file(out)]
+    if plan.format == "nxmx":
+        files += [data_file(out, c) for c in range(plan.n_chunks)]
+        files.append(master_file(out))
+    else:
+        files += [file_of_frame(plan, out, i) for i in range(plan.frames)]
+    files.append(labels_file(out, plan.labels))
+    return files
+
+
+_OURS = re.compile(r"_(plan\.json|master\.h5|data_\d{6,}\.h5|\d{5,}\.(img|cbf)|labels\.(csv|parquet))")
+#: Temporary folders of the CBF writer are named after the data set plus this.
+_CBF_TMP = "_cbf"
+
+
+def _named(entry: str, name: str, extra: str = "") -> bool:
+    """Whether ``entry`` is a file name data set ``name`` writes (or ``name + extra``)."""
+    if not entry.startswith(name + "_"):
+        return False
+    rest = entry[len(name) :]
+    return bool(_OURS.fullmatch(rest)) or (bool(extra) and rest == extra)
+
+
+def existing_files(out: str) -> list[str]:
+    """Files in ``out``'s folder named as data set ``out`` names its files."""
+    folder, name = os.path.split(out)
+    found = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.listdir(folder or "."):
+            if _named(entry, name):
+                found.append(os.path.join(folder, entry))
+    return sorted(found)
+
+
+def remove_temporaries(out: str) -> int:
+    """Remove temporary files and folders left by interrupted writes of data set ``out``
+    (``.FINALNAME.XXXXXXXX.tmp``, as ``atomic_path`` and the CBF writer name them)."""
+    folder, name = os.path.split(out)
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.listdir(folder or "."):
+            if not (entry.startswith(".") and entry.endswith(".tmp")):
+                continue
+            final = entry[1 : -len(".tmp")].rsplit(".", 1)[0]
+            if not _named(final, name, _CBF_TMP):
+                continue
+            path = os.path.join(folder, entry)
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+                removed += 1
+    return removed
+
+
+def missing_frames(plan: Plan, out: str, chunk: int) -> list[int]:
+    """Frames of ``chunk`` whose file is not there yet (a file at its final name is whole)."""
+    frames = plan.chunk_frames(chunk)
+    if plan.format == "nxmx":
+        return [] if os.path.exists(data_file(out, chunk)) else list(frames)
+    return [i for i in frames if not os.path.exists(file_of_frame(plan, out, i))]
+
+
+# --- pixel values ----------------------------------------------------------------------------
+
+
+def counts(values: np.ndarray, saturation: int) -> np.ndarray:
+    """Whole photon counts as uint32: rounded to the nearest integer, clipped to
+    [0, saturation] (no rescaling, so frames compare)."""
+    v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
+    return np.clip(np.rint(v), 0, saturation).astype(np.uint32)
+
+
+# --- NXmx data files ---------------------------------------------------------------------------
+
+
+def _h5() -> Any:
+    import h5py  # type: ignore[import-untyped]
+    import hdf5plugin  # noqa: F401  (registers the bitshuffle filter)
+
+    return h5py
+
+
+def _bitshuffle() -> dict[str, Any]:
+    import hdf5plugin
+
+    return dict(hdf5plugin.Bitshuffle(nelems=0, cname="lz4"))
+
+
+def _b(text: str) -> np.bytes_:
+    return np.bytes_(text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def nxmx_data_file(
+    path: str, plan: Plan, frames: Sequence[int], shape: tuple[int, int]
+) -> Iterator[Callable[[int, np.ndarray, np.ndarray], None]]:
+    """Open the data file of ``frames`` (consecutive) under a temporary name; yields
+    ``put(k, counts, float_image)`` to store the k-th frame; renamed when the block ends."""
+    h5py = _h5()
+    s, f = shape
+    n = len(frames)
+    with atomic.atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["NX_class"] = _b("NXroot")
+            h5.attrs["creator"] = _b("nanobragg-rs dataset")
+            h5.attrs["nanobragg_plan_id"] = _b(plan.plan_id)
+            entry = h5.create_group("entry")
+            entry.attrs["NX_class"] = _b("NXentry")
+            group = entry.create_group("data")
+            group.attrs["NX_class"] = _b("NXdata")
+            group.attrs["signal"] = _b("data")
+            data = group.create_dataset("data", shape=(n, s, f), dtype=np.uint32, chunks=(1, s, f), **_bitshuffle())
+            data.attrs["image_nr_low"] = np.int32(frames[0] + 1)
+            data.attrs["image_nr_high"] = np.int32(frames[-1] + 1)
+            data.attrs["units"] = _b("counts")
+            noiseless = None
+            if plan.float_images:
+                noiseless = group.create_dataset(
+                    "noiseless", shape=(n, s, f), dtype=np.float32, chunks=(1, s, f), **_bitshuffle()
+                )
+                noiseless.attrs["units"] = _b("counts")
+                noiseless.attrs["long_name"] = _b("expected photons per pixel (float image, no noise)")
+
+            def put(k: int, frame_counts: np.ndarray, image: np.ndarray) -> None:
+                data[k] = frame_counts
+                if noiseless is not None:
+                    noiseless[k] = image
+
+            yield put
+
+
+# --- SMV and CBF frames ------------------------------------------------------------------------
+
+
+def write_smv_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray) -> None:
+    """nanoBragg's noise-image conversion (counts + adc, clamped to 65535) with the frame's
+    own header (PHI, OSC_START, WAVELENGTH, ...)."""
+    x0, x1, y0, y1 = (int(v) for v in sim.summary["roi"])
+    rows = (block for block, _ in images.noise_rows(np.rint(values).astype(np.float32), plan.adc, (x0, x1, y0, y1)))
+    smv.write_smv(path, rows, sim.summary["header"])
+
+
+def pilatus_header(plan: Plan, sim: Simulator) -> str:
+    """The '# ...' lines of a Pilatus-style miniCBF header for one frame."""
+    from ..io.nexus import _beam_hit, _in_plane
+
+    summary = sim.summary
+    geo = summary["geometry"]
+    px = float(geo["pixel_size"])
+    fdet, sdet = np.asarray(geo["fdet"], float), np.asarray(geo["sdet"], float)
+    pix0 = np.asarray(geo["pix0"], float)
+    hit = _beam_hit(pix0, fdet, sdet, np.asarray(geo["beam"], float))
+    if hit is not None:
+        bx, by = _in_plane(hit - pix0, fdet * px, sdet * px)
+        distance = float(np.linalg.norm(hit))
+    else:
+        bx = by = float("nan")
+        distance = float(geo["close_distance"])
+    phi = summary["phi"]
+    start = float(np.degrees(phi["phi0"]))
+    osc = float(np.degrees(phi["osc"]))
+    exposure = float(sim.config.beam.exposure_s)
+    lines = [
+        "Detector: nanobragg-rs simulated detector, S/N 0",
+        f"Pixel_size {px:.6g} m x {px:.6g} m",
+        f"Silicon sensor, thickness {float(summary['thickness']['thickness']):.6f} m",
+        f"Exposure_time {exposure:.7g} s",
+        f"Exposure_period {exposure:.7g} s",
+        f"Count_cutoff {plan.saturation} counts",
+        f"Wavelength {float(summary['lambda0']) * 1e10:.6f} A",
+        f"Detector_distance {distance:.6f} m",
+        f"Beam_xy ({bx:.2f}, {by:.2f}) pixels",
+        f"Start_angle {start:.6f} deg.",
+        f"Angle_increment {osc:.6f} deg.",
+        f"Phi {start:.6f} deg.",
+    ]
+    return "\r\n".join("# " + line for line in lines)
+
+
+def write_cbf_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray) -> None:
+    """A Pilatus-style miniCBF (int32 counts, byte-offset compression) through fabio.
+
+    fabio names the CIF data block after the file it writes, so the file is written under its
+    final name inside a temporary folder beside it, then moved into place."""
+    import fabio.cbfimage  # type: ignore[import-untyped]
+
+    data = counts(values, plan.saturation).astype(np.int32)
+    header = {
+        "_array_data.header_convention": "PILATUS_1.2",
+        "_array_data.header_contents": pilatus_header(plan, sim),
+    }
+    image = fabio.cbfimage.CbfImage(data=data, header=header)
+    folder, name = os.path.split(os.path.abspath(path))
+    stem = name.rsplit("_", 1)[0]
+    tmpdir = tempfile.mkdtemp(prefix=f".{stem}{_CBF_TMP}.", suffix=".tmp", dir=folder)
+    try:
+        inner = os.path.join(tmpdir, name)
+        image.write(inner)
+        os.chmod(inner, 0o666 & ~atomic._UMASK)
+        os.replace(inner, path)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+
+def label_rows(plan: Plan, out: str) -> list[dict[str, Any]]:
+    return [plan.label_row(i, os.path.basename(file_of_frame(plan, out, i))) for i in range(plan.frames)]
+
+
+def write_labels(path: str, kind: str, rows: list[dict[str, Any]]) -> None:
+    """The label table as CSV (floats written exactly, as Python's repr) or Parquet."""
+    if kind == "csv":
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(LABEL_COLUMNS)
+        for row in rows:
+            writer.writerow([repr(row[c]) if isinstance(row[c], float) else row[c] for c in LABEL_COLUMNS])
+        atomic.write_atomic(path, text.getvalue().encode())
+        return
+    try:
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    except ImportError as e:
+        raise ImportError("Parquet labels need pyarrow: pip install pyarrow (or use -labels csv)") from e
+    table = pa.table({c: [row[c] for row in rows] for c in LABEL_COLUMNS})
+    with atomic.atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+# --- the NXmx master file --------------------------------------------------------------------
+
+
+def write_master(path: str, plan: Plan, out: str, sim: Simulator, created: datetime.datetime) -> None:
+    """The master file: NXmx geometry of ``sim`` (frame 0 without structure factors), the
+    scan (each frame's phi start, phi_end, the increment), per-frame wavelengths when they
+    vary, saturation_value, labels, and links to the data files; written last."""
+    h5py = _h5()
+    from ..io import nexus
+
+    rows = label_rows(plan, out)
+    s, f = sim.shape
+    exposure = max(float(sim.config.beam.exposure_s), 0.0)
+    end = created + datetime.timedelta(seconds=exposure * plan.frames)
+    title = (
+        f"nanoBragg rotation series, {plan.frames} frames"
+        if plan.kind == "rotation"
+        else f"nanoBragg frames at random orientations, {plan.frames} frames"
+    )
+    with atomic.atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            entry = nexus.write_entry(h5, os.path.basename(path), title, created, end)
+            data = entry.create_group("data")
+            data.attrs["NX_class"] = _b("NXdata")
+            data.attrs["signal"] = _b("data")
+            signals = [("data", np.uint32)] + ([("noiseless", np.float32)] if plan.float_images else [])
+            for name, dtype in signals:
+                layout = h5py.VirtualLayout(shape=(plan.frames, s, f), dtype=dtype)
+                for c in range(plan.n_chunks):
+                    frames = plan.chunk_frames(c)
+                    target = os.path.basename(data_file(out, c))
+                    data[f"{name}_{c + 1:06d}"] = h5py.ExternalLink(target, f"/entry/data/{name}")
+                    source = h5py.VirtualSource(target, f"/entry/data/{name}", shape=(len(frames), s, f), dtype=dtype)
+                    layout[frames.start : frames.stop] = source
+                vds = data.create_virtual_dataset(name, layout, fillvalue=0)
+                vds.attrs["units"] = _b("counts")
+            wavelengths = [r["wavelength_A"] for r in rows] if plan.wavelength_range_A is not None else None
+            detector = nexus.write_instrument(entry, sim, wavelengths_A=wavelengths, saturation_value=plan.saturation)
+            detector["data"] = h5py.SoftLink("/entry/data/data")
+            nexus.write_sample(
+                entry, sim, phi_starts_deg=[r["phi_deg"] for r in rows], osc_deg=float(plan.base["osc_deg"])
+            )
+            _write_ub(entry, sim, rows)
+            nexus.write_source(entry)
+            notes = entry.create_group("nanobragg")
+            notes.attrs["NX_class"] = _b("NXcollection")
+            notes.create_dataset("plan", data=_b(plan.to_json()))
+            notes.create_dataset("plan_id", data=_b(plan.plan_id))
+            labels = notes.create_group("labels")
+            labels.attrs["NX_class"] = _b("NXcollection")
+            labels.attrs["long_name"] = _b("one row per frame; see docs/datasets.md for the columns")
+            for column in LABEL_COLUMNS:
+                values = [r[column] for r in rows]
+                if column == "file":
+                    labels.create_dataset(column, data=np.array([v.encode() for v in values]))
+                else:
+                    labels.create_dataset(column, data=np.asarray(values))
+
+
+def _write_ub(entry: Any, sim: Simulator, rows: list[dict[str, Any]]) -> None:
+    """NXsample/ub_matrix: each frame's reciprocal vectors a*, b*, c* as columns (1/Å, no
+    2π), at phi = 0, in the McStas frame."""
+    from ..io.nexus import lab_to_mcstas
+
+    R = lab_to_mcstas(sim.summary["geometry"])
+    ub = np.array([R @ np.array([[r[f"A{i}{j}"] for j in (1, 2, 3)] for i in (1, 2, 3)]) for r in rows])
+    ds = entry["sample"].create_dataset("ub_matrix", data=ub)
+    ds.attrs["units"] = _b("1/angstrom")
+
+
+# --- the plan file -----------------------------------------------------------------------------
+
+
+def write_plan_file(path: str, plan: Plan, created: datetime.datetime) -> None:
+    doc = {"nanobragg_dataset": 1, "created": created.isoformat(), "plan": plan.to_dict()}
+    atomic.write_atomic(path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_plan_file(path: str) -> tuple[dict[str, Any], datetime.datetime]:
+    with open(path) as f:
+        doc = json.load(f)
+    return doc["plan"], datetime.datetime.fromisoformat(doc["created"])
