@@ -125,6 +125,9 @@ pub struct Plan<'a> {
     table: Option<(&'a [f64], [f64; 3], [f64; 3])>,
     shape_code: u8,
     f_mode: u8,
+    /// N when every axis has the same N on the Chebyshev path (the three recurrences then run
+    /// in lockstep), decided once per render.
+    cheb3: Option<usize>,
 }
 
 /// What a group of pixels produced, per lane.
@@ -255,6 +258,10 @@ impl<'a> Plan<'a> {
             table,
             shape_code,
             f_mode,
+            cheb3: {
+                let [na, nb, nc] = s.n_cells;
+                (na == nb && nb == nc && na > 1.0 && na <= CHEBYSHEV_MAX_N).then_some(na as usize)
+            },
         };
         plan.first_sweep_pixel = plan.find_first_sweep_pixel();
         plan
@@ -685,11 +692,10 @@ impl<'a> Plan<'a> {
         let one = L::splat(1.0);
         match SH {
             SQUARE => {
-                let cheb = |n: f64| n > 1.0 && n <= CHEBYSHEV_MAX_N;
-                if na == nb && nb == nc && cheb(na) {
+                if let Some(n) = self.cheb3 {
                     // Equal N on every axis: three recurrences in lockstep overlap their latency.
                     let t = [two_cospi::<L>(h, h0), two_cospi::<L>(k, k0), two_cospi::<L>(l, l0)];
-                    let [fa, fb, fc] = chebyshev_u::<L, 3>(t, na as usize);
+                    let [fa, fb, fc] = chebyshev_u::<L, 3>(t, n);
                     return L::mul(L::mul(fa, fb), fc);
                 }
                 let mut f = one;
@@ -835,7 +841,11 @@ impl<'a> Plan<'a> {
                 }
             }
             let lanes = L::N.min(x1 + 1 - f0);
-            let use_lane = |j: usize| j < lanes && spixel * f + f0 + j >= job.from_idx && s.renders(f0 + j, spixel);
+            let mut use_lane = [false; 32];
+            for (j, u) in use_lane.iter_mut().enumerate().take(lanes) {
+                *u = spixel * f + f0 + j >= job.from_idx && s.renders(f0 + j, spixel);
+            }
+            let use_lane = |j: usize| use_lane[j];
             let valid = L::mask_from_fn(use_lane);
             if L::any(valid) {
                 let g = self.group::<L, NoTrace, SH, FM>(spixel, f0, valid, job.interp, &mut NoTrace);
