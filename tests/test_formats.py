@@ -104,10 +104,15 @@ def test_smv_write_failing_midway_leaves_no_partial_file(tmp_path: pathlib.Path,
     res = run_cli(SMALL, tmp_path, inputs=None)
     assert res.returncode == 2
     assert "No space left on device" in res.stderr
-    # float.bin was complete before the failure; int.img keeps its old contents; nothing else.
-    assert _files(tmp_path) == ["float.bin", "int.img"]
+    # int.img keeps its old contents; the outputs written beside it (the float image, and the
+    # PGM, which is written concurrently) are complete; no temporary file is left.
+    files = _files(tmp_path)
+    assert set(files) <= {"float.bin", "int.img", "image.pgm"} and "float.bin" in files, files
     assert (tmp_path / "int.img").read_bytes() == b"from an earlier run"
     assert (tmp_path / "float.bin").stat().st_size == 32 * 32 * 4
+    if "image.pgm" in files:
+        assert (tmp_path / "image.pgm").read_bytes().endswith(b"255\n") is False
+        assert len((tmp_path / "image.pgm").read_bytes().split(b"255\n", 1)[1]) == 32 * 32
 
 
 def test_failure_before_the_rename_removes_the_temporary_file(

@@ -19,7 +19,7 @@ from . import _core
 from .args import Run, UsageError, parse_args
 from .console import Progress, print_setup
 from .io import images, smv
-from .simulate import Simulator
+from .simulate import Simulator, Stats
 from .structure_factors import StructureFactors
 
 #: Configuration fields and the flags that set them, for error messages.
@@ -218,32 +218,40 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 
     roi = tuple(summary["roi"])
     header = summary["header"]
-    # The statistics are serial sums (their order sets the PGM scale); they run on a worker
-    # thread while the float and integer images, which need only max_I, are written.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(sim.stats, image)
-        max_i = sim.max_pixel(image)[0]
-        scale = out.scale
-        if scale <= 0.0:
-            scale = 55000.0 / max_i if max_i > 0.0 else 1.0
-        images.write_float(out.floatfile, image)
+    # After the render the two cores share the outputs: the statistics (serial sums, whose
+    # order sets the PGM scale) and then the PGM on one worker thread, the float file on
+    # another, the integer image (which needs only max_I) here. The Rust calls and file writes
+    # release the GIL.
+    max_i = sim.max_pixel(image)[0]
+    scale = out.scale
+    if scale <= 0.0:
+        scale = 55000.0 / max_i if max_i > 0.0 else 1.0
+
+    def stats_then_pgm() -> tuple[Stats, float | None]:
+        st = sim.stats(image)
+        if not out.write_pgm:
+            return st, None
+        pgm_scale = out.pgmscale
+        if pgm_scale <= 0.0:
+            pgm_scale = 250.0 / (5.0 * st.rmsd) if st.rmsd > 0.0 else scale
+        images.write_pgm(out.pgmfile, images.pgm_rows(image, pgm_scale, roi), pgm_scale, image.shape)
+        return st, pgm_scale
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        stats_pgm = pool.submit(stats_then_pgm)
+        float_written = pool.submit(images.write_float, out.floatfile, image)
         smv.write_smv(out.intfile, images.int_rows(image, scale, out.adc, roi), header)
-        st = pending.result()
+        float_written.result()
+        st, pgm_scale = stats_pgm.result()
     print(f"solid angle subtended by detector = {st.solid_angle_sr:g} steradian ( {100 * st.solid_angle_sr / 4 / math.pi:g}% sphere)")
     print(f"writing {out.floatfile} as {image.size} 4-byte floats")
     print(f"max_I = {st.max_I:g}  at {st.max_I_x:g} {st.max_I_y:g}")
     print(f"mean= {st.mean:g} rms= {st.rms:g} rmsd= {st.rmsd:g}")
     print(f"intfile_scale = {scale:g}")
     print(f"writing {out.intfile} as 2-byte integers")
-    if out.write_pgm:
-        pgm_scale = out.pgmscale
-        if pgm_scale <= 0.0:
-            pgm_scale = scale
-            if st.rmsd > 0.0:
-                pgm_scale = 250.0 / (5.0 * st.rmsd)
+    if pgm_scale is not None:
         print(f"pgm_scale = {pgm_scale:g}")
         print(f"writing {out.pgmfile} as 1-byte integers")
-        images.write_pgm(out.pgmfile, images.pgm_rows(image, pgm_scale, roi), pgm_scale, image.shape)
     noise = None
     if out.write_noise:
         noise = sim.noise(image, seed)
