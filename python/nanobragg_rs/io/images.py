@@ -80,7 +80,7 @@ def write_blocks(path: str | os.PathLike[str], head: bytes, blocks: Iterable[np.
     with atomic.atomic_open(path) as f:
         f.write(head)
         for block in blocks:
-            f.write(memoryview(np.ascontiguousarray(block)))
+            f.write(np.ascontiguousarray(block).data)
 
 
 def write_float(path: str | os.PathLike[str], image: np.ndarray) -> None:
