@@ -111,10 +111,14 @@ def _flag(names: str, arity: int = 1) -> Callable[[Handler], Handler]:
     return register
 
 
-def _setter(names: str, section: str, attr: str, conv: Callable[[str, str], Any], arity: int = 1) -> None:
+def _setter(names: str, section: str, attrs: str, conv: Callable[[str, str], Any], arity: int = 1) -> None:
+    """Register flags (space-separated aliases) that set each of ``attrs`` to the converted value."""
+
     def handler(st: _State, flag: str, vals: list[str]) -> None:
         value = conv(flag, vals[0]) if arity == 1 else tuple(conv(flag, v) for v in vals)
-        setattr(getattr(st.run.config, section), attr, value)
+        target = getattr(st.run.config, section)
+        for attr in attrs.split():
+            setattr(target, attr, value)
 
     for name in names.split():
         _FLAGS[name] = (arity, handler)
@@ -281,21 +285,11 @@ _setter("-hdivstep", "beam", "hdivstep_mrad", _number)
 _setter("-vdivstep", "beam", "vdivstep_mrad", _number)
 _setter("-hdivsteps", "beam", "hdivsteps", _integer)
 _setter("-vdivsteps", "beam", "vdivsteps", _integer)
+_setter("-divergence", "beam", "hdivrange_mrad vdivrange_mrad", _number)
+_setter("-divsteps", "beam", "hdivsteps vdivsteps", _integer)
 _setter("-dmin", "sampling", "dmin_A", _number)
 _FLAGS["-round_div"] = (0, _const("beam", "round_div", True))
 _FLAGS["-square_div"] = (0, _const("beam", "round_div", False))
-
-
-@_flag("-divergence")
-def _divergence(st: _State, flag: str, vals: list[str]) -> None:
-    b = st.run.config.beam
-    b.hdivrange_mrad = b.vdivrange_mrad = _number(flag, vals[0])
-
-
-@_flag("-divsteps")
-def _divsteps(st: _State, flag: str, vals: list[str]) -> None:
-    b = st.run.config.beam
-    b.hdivsteps = b.vdivsteps = _integer(flag, vals[0])
 
 
 @_flag("-sourcefile")
@@ -360,24 +354,14 @@ _setter("-detector_rotz", "detector", "rotz_deg", _number)
 _setter("-pixel", "detector", "pixel_size_mm", _number)
 _setter("-detsize_f", "detector", "detsize_f_mm", _number)
 _setter("-detsize_s", "detector", "detsize_s_mm", _number)
+_setter("-detsize", "detector", "detsize_f_mm detsize_s_mm", _number)
 _setter("-detpixels_f -detpixels_x", "detector", "detpixels_f", _integer)
 _setter("-detpixels_s -detpixels_y", "detector", "detpixels_s", _integer)
+_setter("-detpixels", "detector", "detpixels_f detpixels_s", _integer)
 _setter("-detector_thick", "detector", "thickness_um", _number)
 _setter("-detector_thicksteps -thicksteps", "detector", "thicksteps", _integer)
 _FLAGS["-curved_det"] = (0, _const("detector", "curved", True))
 _FLAGS["-point_pixel"] = (0, _const("detector", "point_pixel", True))
-
-
-@_flag("-detsize")
-def _detsize(st: _State, flag: str, vals: list[str]) -> None:
-    d = st.run.config.detector
-    d.detsize_f_mm = d.detsize_s_mm = _number(flag, vals[0])
-
-
-@_flag("-detpixels")
-def _detpixels(st: _State, flag: str, vals: list[str]) -> None:
-    d = st.run.config.detector
-    d.detpixels_f = d.detpixels_s = _integer(flag, vals[0])
 
 
 @_flag("-detector_abs -detector_absorb")

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -284,24 +284,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
         print(USAGE)
         return 0 if tokens else 2
-    try:
+    def body() -> None:
         run = parse_args(tokens)
         sim, sf = prepare(run)
         execute(run, sim, sf)
-    except UsageError as e:
-        print(f"nanobragg: error: {e}", file=sys.stderr)
-        return 2
-    except _core.ConfigError as e:
-        print(f"nanobragg: error: {_flag_message(str(e))}", file=sys.stderr)
-        return 2
-    except (_core.NanoBraggError, OSError, ValueError, ImportError) as e:
-        print(f"nanobragg: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("nanobragg: interrupted", file=sys.stderr)
-        return 130
-    return 0
 
+    return run_reporting("nanobragg", body)
+
+
+def run_reporting(
+    prog: str,
+    body: Callable[[], None],
+    also: tuple[type[Exception], ...] = (),
+    interrupted: str = "interrupted",
+) -> int:
+    """Run ``body``; turn the package's errors (and ``also``) into a one-line message on stderr.
+
+    Returns the exit status: 0, 2 for an error, 130 for Ctrl-C.
+    """
+    errors: tuple[type[Exception], ...] = (UsageError, _core.NanoBraggError, OSError, ValueError, ImportError)
+    try:
+        body()
+    except _core.ConfigError as e:
+        message = _flag_message(str(e))
+    except errors + also as e:
+        message = str(e)
+    except KeyboardInterrupt:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
+    else:
+        return 0
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .. import _core
 from ..args import UsageError, parse_args
+from ..cli import run_reporting
 
 USAGE = """usage: nanobragg dataset [nanoBragg flags] -frames N -out NAME [options]
 
@@ -213,7 +212,7 @@ def main(argv: Sequence[str]) -> int:
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
         print(USAGE)
         return 0 if tokens else 2
-    try:
+    def body() -> None:
         plan, out, options = build(tokens)
         from .engines import render_dataset
 
@@ -224,18 +223,10 @@ def main(argv: Sequence[str]) -> int:
             f"rendered {result.rendered} frames ({result.already_done} already written) "
             f"in {result.seconds:.2f} s; {len(written)} files: {written[0]} ... {written[-1]}"
         )
-    except (UsageError, PlanError) as e:
-        print(f"nanobragg dataset: error: {e}", file=sys.stderr)
-        return 2
-    except _core.ConfigError as e:
-        from ..cli import _flag_message
 
-        print(f"nanobragg dataset: error: {_flag_message(str(e))}", file=sys.stderr)
-        return 2
-    except (_core.NanoBraggError, OSError, ValueError, ImportError, RuntimeError) as e:
-        print(f"nanobragg dataset: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\nnanobragg dataset: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+    return run_reporting(
+        "nanobragg dataset",
+        body,
+        also=(PlanError, RuntimeError),
+        interrupted="interrupted; run the same command again to resume",
+    )
