@@ -4,7 +4,7 @@
 //! `cargo bench -p nanobragg-core`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use nanobragg_core::simd::{sinpi, Isa, Lanes, Scalar};
+use nanobragg_core::simd::{sinpi, Isa, Scalar};
 use nanobragg_core::{render_with, Config, HklEntries, HklTable, RenderControl, Setup};
 use std::sync::Arc;
 
@@ -42,7 +42,6 @@ fn bench_sinpi(c: &mut Criterion) {
     c.bench_function("libm sin(pi x) x4096", |b| {
         b.iter(|| xs.iter().map(|&x| (std::f64::consts::PI * black_box(x)).sin()).sum::<f64>())
     });
-    let _ = Scalar::N;
 }
 
 fn bench_render(c: &mut Criterion) {

@@ -402,7 +402,7 @@ impl<'a> Plan<'a> {
                             )
                         })
                     };
-                    let r = L::sqrt(L::add(L::add(L::mul(p[0], p[0]), L::mul(p[1], p[1])), L::mul(p[2], p[2])));
+                    let r = L::sqrt(norm_sqr::<L>(&p));
                     let mut d = if L::EXACT {
                         [L::div(p[0], r), L::div(p[1], r), L::div(p[2], r)]
                     } else {
@@ -420,10 +420,7 @@ impl<'a> Plan<'a> {
                     omega_sum = L::add(omega_sum, omega);
                     let need_capture = if s.oversample_thick { L::mask_from_fn(|_| true) } else { L::eq(capture, zero) };
                     if L::any(need_capture) {
-                        let parallax = L::add(
-                            L::add(L::mul(d[0], L::splat(g.odet[0])), L::mul(d[1], L::splat(g.odet[1]))),
-                            L::mul(d[2], L::splat(g.odet[2])),
-                        );
+                        let parallax = dot_const::<L>(&d, g.odet);
                         let (t, mu) = (s.thickness.step, s.thickness.mu);
                         let fresh = L::from_fn(|j| {
                             let par = L::lane(parallax, j);
@@ -451,10 +448,7 @@ impl<'a> Plan<'a> {
                         let ctx = if T::ON { format!("[t={layer},s={sub_s},f={sub_f},src={isrc}]") } else { String::new() };
                         let mut active = valid;
                         if dmin > 0.0 || T::ON {
-                            let stol = L::mul(
-                                L::splat(0.5),
-                                L::sqrt(L::add(L::add(L::mul(sv[0], sv[0]), L::mul(sv[1], sv[1])), L::mul(sv[2], sv[2]))),
-                            );
+                            let stol = L::mul(L::splat(0.5), L::sqrt(norm_sqr::<L>(&sv)));
                             if T::ON {
                                 tr.record::<L>(&format!("incident{ctx}"), &each3!(|i| L::splat(src.incident[i])));
                                 tr.record::<L>(&format!("wavelength{ctx}"), &[L::splat(src.lambda)]);
@@ -483,7 +477,7 @@ impl<'a> Plan<'a> {
                             let fresh = self.polarization::<L>(src, d);
                             polar = L::select(need_polar, fresh, polar);
                             // The reference normalises the diffracted vector again, in place.
-                            let rn = L::sqrt(L::add(L::add(L::mul(d[0], d[0]), L::mul(d[1], d[1])), L::mul(d[2], d[2])));
+                            let rn = L::sqrt(norm_sqr::<L>(&d));
                             d = each3!(|i| L::select(need_polar, L::div(d[i], rn), d[i]));
                         }
                         if T::ON {
@@ -503,6 +497,11 @@ impl<'a> Plan<'a> {
                             let half = L::splat(0.5);
                             let (h0, k0, l0) = (L::ceil(L::sub(h, half)), L::ceil(L::sub(k, half)), L::ceil(L::sub(l, half)));
                             let ordinal = ((((layer * os + sub_s) * os + sub_f) * nsrc + isrc) * nsteps + step) as u64;
+                            let sctx = if T::ON {
+                                format!("[t={layer},s={sub_s},f={sub_f},src={isrc},phi={},mos={}]", step / domains, step % domains)
+                            } else {
+                                String::new()
+                            };
 
                             // F_cell first where it does not depend on the lattice factor: a
                             // sparse table with default_F 0 then skips most lattice factors.
@@ -518,11 +517,6 @@ impl<'a> Plan<'a> {
                             }
                             let fl = self.lattice::<L, SH>(h, k, l, h0, k0, l0);
                             if T::ON {
-                                let sctx = format!(
-                                    "[t={layer},s={sub_s},f={sub_f},src={isrc},phi={},mos={}]",
-                                    step / domains,
-                                    step % domains
-                                );
                                 tr.record::<L>(&format!("phi_deg{sctx}"), &[L::splat(s.phi.angle(step / domains) * RTD)]);
                                 tr.record::<L>(&format!("a{sctx}"), &o[0..3]);
                                 tr.record::<L>(&format!("b{sctx}"), &o[3..6]);
@@ -577,11 +571,6 @@ impl<'a> Plan<'a> {
                                 i_sum = L::add(i_sum, contribution);
                             }
                             if T::ON {
-                                let sctx = format!(
-                                    "[t={layer},s={sub_s},f={sub_f},src={isrc},phi={},mos={}]",
-                                    step / domains,
-                                    step % domains
-                                );
                                 tr.record::<L>(&format!("F_cell{sctx}"), &[f_cell]);
                                 tr.record::<L>(&format!("I{sctx}"), &[i_sum]);
                             }
@@ -732,7 +721,7 @@ impl<'a> Plan<'a> {
                     L::add(L::mul(dh, L::splat(sh.a_star[i])), L::mul(dk, L::splat(sh.b_star[i]))),
                     L::mul(dl, L::splat(sh.c_star[i]))
                 ));
-                let r2 = L::add(L::add(L::mul(dx, dx), L::mul(dy, dy)), L::mul(dz, dz));
+                let r2 = norm_sqr::<L>(&[dx, dy, dz]);
                 let rad_star_sqr = L::mul(
                     L::mul(L::mul(L::mul(L::mul(L::mul(r2, L::splat(na)), L::splat(na)), L::splat(nb)), L::splat(nb)), L::splat(nc)),
                     L::splat(nc),
@@ -1058,6 +1047,12 @@ fn miller<L: Lanes>(o: &[L::F; 9], row: usize, sv: &[L::F; 3]) -> L::F {
 #[inline(always)]
 fn dot_const<L: Lanes>(d: &[L::F; 3], v: V3) -> L::F {
     L::add(L::add(L::mul(d[0], L::splat(v[0])), L::mul(d[1], L::splat(v[1]))), L::mul(d[2], L::splat(v[2])))
+}
+
+/// |v|², summed left to right.
+#[inline(always)]
+fn norm_sqr<L: Lanes>(v: &[L::F; 3]) -> L::F {
+    L::add(L::add(L::mul(v[0], v[0]), L::mul(v[1], v[1])), L::mul(v[2], v[2]))
 }
 
 /// 2 cos(pi (x - x0)).

@@ -8,6 +8,13 @@ use rayon::prelude::*;
 /// The rendered window: fast min, fast max, slow min, slow max (inclusive).
 pub type Roi = [usize; 4];
 
+/// The window's columns in row `i` of a block that starts at image row `row0`; `None` for a
+/// row outside the window.
+fn window_columns(width: usize, row0: usize, roi: Roi, i: usize) -> Option<std::ops::RangeInclusive<usize>> {
+    let row = row0 + i;
+    (row >= roi[2] && row <= roi[3]).then(|| roi[0]..=roi[1].min(width - 1))
+}
+
 fn convert<T: Copy + Send + Default>(
     block: &[f32],
     width: usize,
@@ -17,12 +24,10 @@ fn convert<T: Copy + Send + Default>(
 ) -> Vec<T> {
     let mut out = vec![T::default(); block.len()];
     out.par_chunks_mut(width.max(1)).zip(block.par_chunks(width.max(1))).enumerate().for_each(|(i, (o, b))| {
-        let row = row0 + i;
-        if row < roi[2] || row > roi[3] {
-            return;
-        }
-        for x in roi[0]..=roi[1].min(width - 1) {
-            o[x] = f(b[x]);
+        if let Some(columns) = window_columns(width, row0, roi, i) {
+            for x in columns {
+                o[x] = f(b[x]);
+            }
         }
     });
     out
@@ -52,8 +57,7 @@ pub fn noise_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64
     let over = block
         .par_chunks(width.max(1))
         .enumerate()
-        .filter(|(i, _)| row0 + i >= roi[2] && row0 + i <= roi[3])
-        .map(|(_, b)| b[roi[0]..=roi[1].min(width - 1)].iter().filter(|&&v| v as f64 + adc > 65535.0).count())
+        .filter_map(|(i, b)| window_columns(width, row0, roi, i).map(|c| b[c].iter().filter(|&&v| v as f64 + adc > 65535.0).count()))
         .sum();
     (out, over)
 }

@@ -1,5 +1,6 @@
-//! Lanes of doubles: one kernel, written once over [`Lanes`], runs on AVX-512 (8 pixels at a
-//! time), AVX2 (4) or one pixel at a time, chosen at run time by [`Isa::detect`].
+//! Lanes of doubles: one kernel, written once over [`Lanes`], runs on AVX-512, AVX2 or one
+//! pixel at a time, chosen at run time by [`Isa::detect`]. The kernel pairs vectors with
+//! [`Double`]: 16 pixels per group on AVX-512, 8 on AVX2.
 //!
 //! Every lane does the same sequence of IEEE operations as one scalar pixel would, so the
 //! lanes of a vector and a scalar render of the same path agree bit for bit. [`Exact`] is the
@@ -8,6 +9,10 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+
+/// The most lanes any [`Lanes`] type the kernel uses has (`Double<Avx512>`); its per-lane
+/// scratch arrays are this long.
+pub const MAX_LANES: usize = 16;
 
 /// A vector of `N` doubles and its comparison masks.
 pub trait Lanes: Copy + Send + Sync + 'static {
@@ -29,21 +34,17 @@ pub trait Lanes: Copy + Send + Sync + 'static {
     fn mul_sub(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
     fn sqrt(a: Self::F) -> Self::F;
     fn ceil(a: Self::F) -> Self::F;
-    fn floor(a: Self::F) -> Self::F;
     /// Nearest integer, ties to even.
     fn round(a: Self::F) -> Self::F;
-    fn abs(a: Self::F) -> Self::F;
     fn lt(a: Self::F, b: Self::F) -> Self::M;
     fn le(a: Self::F, b: Self::F) -> Self::M;
     fn eq(a: Self::F, b: Self::F) -> Self::M;
     fn and(a: Self::M, b: Self::M) -> Self::M;
-    fn or(a: Self::M, b: Self::M) -> Self::M;
     /// a and not b.
     fn andnot(a: Self::M, b: Self::M) -> Self::M;
     fn mask_from_fn(f: impl FnMut(usize) -> bool) -> Self::M;
     fn mask_lane(m: Self::M, j: usize) -> bool;
     fn any(m: Self::M) -> bool;
-    fn all(m: Self::M) -> bool;
     /// m ? a : b, per lane.
     fn select(m: Self::M, a: Self::F, b: Self::F) -> Self::F;
     /// `table[idx]` where `m`, else `default`. `idx` holds integral values below 2³¹.
@@ -110,16 +111,8 @@ macro_rules! scalar_lanes {
                 a.ceil()
             }
             #[inline(always)]
-            fn floor(a: f64) -> f64 {
-                a.floor()
-            }
-            #[inline(always)]
             fn round(a: f64) -> f64 {
                 a.round_ties_even()
-            }
-            #[inline(always)]
-            fn abs(a: f64) -> f64 {
-                a.abs()
             }
             #[inline(always)]
             fn lt(a: f64, b: f64) -> bool {
@@ -138,10 +131,6 @@ macro_rules! scalar_lanes {
                 a & b
             }
             #[inline(always)]
-            fn or(a: bool, b: bool) -> bool {
-                a | b
-            }
-            #[inline(always)]
             fn andnot(a: bool, b: bool) -> bool {
                 a & !b
             }
@@ -155,10 +144,6 @@ macro_rules! scalar_lanes {
             }
             #[inline(always)]
             fn any(m: bool) -> bool {
-                m
-            }
-            #[inline(always)]
-            fn all(m: bool) -> bool {
                 m
             }
             #[inline(always)]
@@ -242,16 +227,8 @@ impl Lanes for Avx512 {
         unsafe { _mm512_roundscale_pd::<{ _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC }>(a) }
     }
     #[inline(always)]
-    fn floor(a: __m512d) -> __m512d {
-        unsafe { _mm512_roundscale_pd::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(a) }
-    }
-    #[inline(always)]
     fn round(a: __m512d) -> __m512d {
         unsafe { _mm512_roundscale_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a) }
-    }
-    #[inline(always)]
-    fn abs(a: __m512d) -> __m512d {
-        unsafe { _mm512_abs_pd(a) }
     }
     #[inline(always)]
     fn lt(a: __m512d, b: __m512d) -> __mmask8 {
@@ -268,10 +245,6 @@ impl Lanes for Avx512 {
     #[inline(always)]
     fn and(a: __mmask8, b: __mmask8) -> __mmask8 {
         a & b
-    }
-    #[inline(always)]
-    fn or(a: __mmask8, b: __mmask8) -> __mmask8 {
-        a | b
     }
     #[inline(always)]
     fn andnot(a: __mmask8, b: __mmask8) -> __mmask8 {
@@ -292,10 +265,6 @@ impl Lanes for Avx512 {
     #[inline(always)]
     fn any(m: __mmask8) -> bool {
         m != 0
-    }
-    #[inline(always)]
-    fn all(m: __mmask8) -> bool {
-        m == 0xff
     }
     #[inline(always)]
     fn select(m: __mmask8, a: __m512d, b: __m512d) -> __m512d {
@@ -366,16 +335,8 @@ impl Lanes for Avx2 {
         unsafe { _mm256_round_pd::<{ _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC }>(a) }
     }
     #[inline(always)]
-    fn floor(a: __m256d) -> __m256d {
-        unsafe { _mm256_round_pd::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(a) }
-    }
-    #[inline(always)]
     fn round(a: __m256d) -> __m256d {
         unsafe { _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a) }
-    }
-    #[inline(always)]
-    fn abs(a: __m256d) -> __m256d {
-        unsafe { _mm256_andnot_pd(_mm256_set1_pd(-0.0), a) }
     }
     #[inline(always)]
     fn lt(a: __m256d, b: __m256d) -> __m256d {
@@ -394,10 +355,6 @@ impl Lanes for Avx2 {
         unsafe { _mm256_and_pd(a, b) }
     }
     #[inline(always)]
-    fn or(a: __m256d, b: __m256d) -> __m256d {
-        unsafe { _mm256_or_pd(a, b) }
-    }
-    #[inline(always)]
     fn andnot(a: __m256d, b: __m256d) -> __m256d {
         unsafe { _mm256_andnot_pd(b, a) }
     }
@@ -414,10 +371,6 @@ impl Lanes for Avx2 {
     #[inline(always)]
     fn any(m: __m256d) -> bool {
         unsafe { _mm256_movemask_pd(m) != 0 }
-    }
-    #[inline(always)]
-    fn all(m: __m256d) -> bool {
-        unsafe { _mm256_movemask_pd(m) == 0xf }
     }
     #[inline(always)]
     fn select(m: __m256d, a: __m256d, b: __m256d) -> __m256d {
@@ -678,16 +631,8 @@ impl<L: Lanes> Lanes for Double<L> {
         (L::ceil(a.0), L::ceil(a.1))
     }
     #[inline(always)]
-    fn floor(a: Self::F) -> Self::F {
-        (L::floor(a.0), L::floor(a.1))
-    }
-    #[inline(always)]
     fn round(a: Self::F) -> Self::F {
         (L::round(a.0), L::round(a.1))
-    }
-    #[inline(always)]
-    fn abs(a: Self::F) -> Self::F {
-        (L::abs(a.0), L::abs(a.1))
     }
     #[inline(always)]
     fn lt(a: Self::F, b: Self::F) -> Self::M {
@@ -704,10 +649,6 @@ impl<L: Lanes> Lanes for Double<L> {
     #[inline(always)]
     fn and(a: Self::M, b: Self::M) -> Self::M {
         (L::and(a.0, b.0), L::and(a.1, b.1))
-    }
-    #[inline(always)]
-    fn or(a: Self::M, b: Self::M) -> Self::M {
-        (L::or(a.0, b.0), L::or(a.1, b.1))
     }
     #[inline(always)]
     fn andnot(a: Self::M, b: Self::M) -> Self::M {
@@ -730,10 +671,6 @@ impl<L: Lanes> Lanes for Double<L> {
     #[inline(always)]
     fn any(m: Self::M) -> bool {
         L::any(m.0) || L::any(m.1)
-    }
-    #[inline(always)]
-    fn all(m: Self::M) -> bool {
-        L::all(m.0) && L::all(m.1)
     }
     #[inline(always)]
     fn select(m: Self::M, a: Self::F, b: Self::F) -> Self::F {

@@ -31,14 +31,13 @@ pub fn max_pixel(setup: &Setup, image: &[f32]) -> (f64, f64, f64) {
     use rayon::prelude::*;
     let f = setup.geometry.fpixels;
     let [x0, x1, y0, y1] = setup.roi;
-    let mask = setup.mask.as_deref();
     // Per row: the first strict maximum above 0 (the reference's running max starts at 0).
     let best = (y0..=y1)
         .into_par_iter()
         .map(|spixel| {
             let mut best: Option<(f32, usize)> = None;
             for fpixel in x0..=x1 {
-                if mask.is_some_and(|m| m[spixel * f + fpixel] == 0) {
+                if !setup.renders(fpixel, spixel) {
                     continue;
                 }
                 let v = image[spixel * f + fpixel];
@@ -69,7 +68,6 @@ pub fn max_pixel(setup: &Setup, image: &[f32]) -> (f64, f64, f64) {
 pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
     let f = setup.geometry.fpixels;
     let [x0, x1, y0, y1] = setup.roi;
-    let mask = setup.mask.as_deref();
     let mut st = Stats::default();
     (st.max_i, st.max_i_x, st.max_i_y) = max_pixel(setup, image);
     // Serial sums in the reference's order: the printed values and the PGM scale depend on them.
@@ -77,7 +75,7 @@ pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
     for spixel in y0..=y1 {
         let row = &image[spixel * f..(spixel + 1) * f];
         for fpixel in x0..=x1 {
-            if mask.is_some_and(|m| m[spixel * f + fpixel] == 0) {
+            if !setup.renders(fpixel, spixel) {
                 continue;
             }
             let v = row[fpixel];
