@@ -274,9 +274,7 @@ mod tests {
 
     #[test]
     fn lookup_and_default_fill() {
-        let mut e = HklEntries::default();
-        e.indices = vec![[0, 0, 0], [2, 1, -1]];
-        e.amplitudes = vec![5.0, 7.0];
+        let e = HklEntries { indices: vec![[0, 0, 0], [2, 1, -1]], amplitudes: vec![5.0, 7.0] };
         let t = HklTable::from_entries(&e, 3.0).unwrap();
         assert_eq!(t.get(2, 1, -1), Some(7.0));
         assert_eq!(t.get(1, 0, 0), Some(3.0));

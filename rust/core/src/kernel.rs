@@ -322,10 +322,7 @@ impl<'a> Plan<'a> {
         let fdet = sub * (fpixel * os + sub_f) as f64 + sub / 2.0;
         let sdet = sub * (spixel * os + sub_s) as f64 + sub / 2.0;
         let odet = layer as f64 * s.thickness.step;
-        let mut p = [0.0; 3];
-        for i in 0..3 {
-            p[i] = fdet * g.fdet[i] + sdet * g.sdet[i] + odet * g.odet[i] + g.pix0[i];
-        }
+        let mut p: V3 = std::array::from_fn(|i| fdet * g.fdet[i] + sdet * g.sdet[i] + odet * g.odet[i] + g.pix0[i]);
         if s.curved {
             let v = [g.distance * g.beam[0], g.distance * g.beam[1], g.distance * g.beam[2]];
             let v = rotate_axis(v, g.sdet, p[1] / g.distance);
@@ -975,7 +972,7 @@ fn chebyshev_u<L: Lanes, const K: usize>(two_c: [L::F; K], n: usize) -> [L::F; K
         // Run the recurrence to index `top`, keeping the last three values.
         let direct = N - 2;
         let half = N / 2;
-        let doubled = if N % 2 == 0 { half + 1 } else { half + 2 };
+        let doubled = if N.is_multiple_of(2) { half + 1 } else { half + 2 };
         let top = if doubled < direct { half } else { N - 1 };
         let mut u0 = [L::splat(1.0); K]; // U_{i-1}
         let mut u1 = t; // U_i, i = 1
@@ -993,7 +990,7 @@ fn chebyshev_u<L: Lanes, const K: usize>(two_c: [L::F; K], n: usize) -> [L::F; K
         }
         let mut out = u1;
         for i in 0..K {
-            out[i] = if N % 2 == 0 {
+            out[i] = if N.is_multiple_of(2) {
                 L::mul(u0[i], L::sub(u1[i], um[i]))
             } else {
                 L::mul(L::sub(u1[i], u0[i]), L::add(u1[i], u0[i]))

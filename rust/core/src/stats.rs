@@ -74,11 +74,10 @@ pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
     let (mut sum, mut sumsqr, mut n) = (0.0f64, 0.0f64, 0usize);
     for spixel in y0..=y1 {
         let row = &image[spixel * f..(spixel + 1) * f];
-        for fpixel in x0..=x1 {
+        for (fpixel, &v) in row.iter().enumerate().take(x1 + 1).skip(x0) {
             if !setup.renders(fpixel, spixel) {
                 continue;
             }
-            let v = row[fpixel];
             sum += v as f64;
             // The reference squares in single precision.
             sumsqr += (v * v) as f64;

@@ -163,9 +163,12 @@ impl HklTable {
     }
 }
 
+/// Miller indices (N x 3) and amplitudes (N) as numpy arrays.
+type HklArrays<'py> = (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<f64>>);
+
 /// Read an `h k l F` text file into (indices int32 (N, 3), amplitudes float64 (N,)).
 #[pyfunction]
-fn read_hkl<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<f64>>)> {
+fn read_hkl<'py>(py: Python<'py>, path: PathBuf) -> PyResult<HklArrays<'py>> {
     let e = py.detach(|| core::hkl::read_hkl_text(&path)).map_err(to_py)?;
     let n = e.indices.len();
     let flat: Vec<i32> = e.indices.iter().flatten().copied().collect();
@@ -180,7 +183,7 @@ fn block_args<'a>(block: &'a PyReadonlyArray2<'_, f32>) -> PyResult<(&'a [f32], 
 }
 
 fn pixels2<'py, T: numpy::Element>(py: Python<'py>, data: Vec<T>, width: usize) -> Bound<'py, PyArray2<T>> {
-    let rows = if width == 0 { 0 } else { data.len() / width };
+    let rows = data.len().checked_div(width).unwrap_or(0);
     Array2::from_shape_vec((rows, width), data).expect("block shape").into_pyarray(py)
 }
 
