@@ -96,10 +96,10 @@ def run(threads: int, repeat: int) -> list[dict[str, object]]:
             sim = Simulator(config_from_args(args))
         finally:
             os.chdir(cwd)
-        s = sim.summary
-        roi = s["roi"]
+        s = sim.setup
+        roi = sim.panel.roi
         pixels = (roi[1] - roi[0] + 1) * (roi[3] - roi[2] + 1)
-        pixel_steps = pixels * s["steps"] * s["thickness"]["layers"]
+        pixel_steps = pixels * s.sampling.steps * s.sampling.thickness.layers
         c_env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         t_ours, t_render, t_ref = [], [], []
         for _ in range(repeat):

@@ -143,12 +143,12 @@ def test_random_frames_turn_the_crystal_and_draw_their_ranges() -> None:
         # What the renderer resolves for the frame is that crystal: the turned reciprocal
         # vectors, the user's cell, the frame's wavelength and size.
         sim = Simulator(plan.frame_config(i))
-        lat = sim.summary["lattice"]
-        np.testing.assert_allclose(np.column_stack([lat["a_star"], lat["b_star"], lat["c_star"]]), A, rtol=1e-12, atol=1e-17)
-        np.testing.assert_allclose(lat["cell"], plan.base["cell"], rtol=1e-12)
-        assert sim.summary["lambda0"] * 1e10 == pytest.approx(r["wavelength_A"], rel=1e-15)
-        assert list(sim.summary["n_cells"]) == [r["n_a"]] * 3
-        assert np.degrees(sim.summary["mosaic_spread"]) == pytest.approx(r["mosaic_spread_deg"], rel=1e-12)
+        lat = sim.setup.crystal.lattice
+        np.testing.assert_allclose(np.column_stack([lat.a_star, lat.b_star, lat.c_star]), A, rtol=1e-12, atol=1e-17)
+        np.testing.assert_allclose(lat.cell, plan.base["cell"], rtol=1e-12)
+        assert sim.setup.beam.wavelength_m * 1e10 == pytest.approx(r["wavelength_A"], rel=1e-15)
+        assert list(sim.setup.crystal.n_cells) == [r["n_a"]] * 3
+        assert np.degrees(sim.setup.crystal.mosaic_spread_rad) == pytest.approx(r["mosaic_spread_deg"], rel=1e-12)
 
 
 def test_plans_reject_impossible_requests() -> None:
@@ -211,9 +211,9 @@ def test_nxmx_master_reads_as_a_scan(series: pathlib.Path, tmp_path: pathlib.Pat
         # The detector chain places pixel (0, 0)'s outer corner at nanoBragg's pix0.
         chain = nxmx.get_dependency_chain(module.fast_pixel_direction.depends_on)
         corner = nxmx.get_cumulative_transformation(chain)[0, :3, 3]
-        geo = sim.summary["geometry"]
+        geo = sim.panel.geometry
         R = np.asarray(f["/entry/instrument/detector/nanobragg/lab_to_mcstas"])
-        np.testing.assert_allclose(R.T @ corner / 1000, geo["pix0"], atol=1e-12)
+        np.testing.assert_allclose(R.T @ corner / 1000, geo.pix0, atol=1e-12)
         nxdata = entry.data[0]
         frames = np.asarray(nxdata[nxdata.signal][()])
         assert frames.shape == (5, 24, 24) and frames.dtype == np.uint32

@@ -43,11 +43,11 @@ FLAT = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "10", "-N", "
 
 def omega(sim: Simulator, f: float, s: float) -> float:
     """Solid angle px² close/R³ at detector position (f, s) in pixels from pix0."""
-    g = sim.summary["geometry"]
-    px = g["pixel_size"]
-    p = np.array(g["pix0"]) + f * px * np.array(g["fdet"]) + s * px * np.array(g["sdet"])
+    g = sim.panel.geometry
+    px = g.pixel_size
+    p = np.array(g.pix0) + f * px * np.array(g.fdet) + s * px * np.array(g.sdet)
     r = float(np.linalg.norm(p))
-    return px * px / r / r * g["close_distance"] / r
+    return px * px / r / r * g.close_distance / r
 
 
 def test_q1_rotation_is_the_mean_of_its_steps() -> None:
@@ -94,7 +94,7 @@ def test_q3_oversample_omega_is_the_subpixel_average() -> None:
     img, sim = render(FLAT + ["-oversample", str(os_), "-oversample_omega"])
     f, s = 5, 27
     sub = [(f + (i + 0.5) / os_, s + (j + 0.5) / os_) for j in range(os_) for i in range(os_)]
-    expect = R_E_SQR * sim.summary["fluence"] * 100.0 * np.mean([omega(sim, x, y) for x, y in sub])
+    expect = R_E_SQR * sim.setup.beam.fluence_ph_per_m2 * 100.0 * np.mean([omega(sim, x, y) for x, y in sub])
     assert img[s, f] == pytest.approx(expect, rel=1e-6)
     quirky, _ = render(FLAT + ["-oversample", str(os_), "-oversample_omega"], fixed=False)
     assert quirky[s, f] < 0.5 * expect, "the reference compounds omega into the running sum"
@@ -105,11 +105,11 @@ def test_q4_layers_absorb_one_minus_exp() -> None:
     args = FLAT + ["-distance", "400", "-oversample", "1"]
     bare, sim = render(args)
     thick, _ = render(args + ["-detector_thick", str(thick_um), "-detector_abs", str(att_um), "-thicksteps", str(layers)])
-    g = sim.summary["geometry"]
+    g = sim.panel.geometry
     for f, s in [(3, 4), (16, 16), (30, 2)]:
-        px = g["pixel_size"]
-        p = np.array(g["pix0"]) + (f + 0.5) * px * np.array(g["fdet"]) + (s + 0.5) * px * np.array(g["sdet"])
-        cos = float(np.dot(p / np.linalg.norm(p), g["odet"]))
+        px = g.pixel_size
+        p = np.array(g.pix0) + (f + 0.5) * px * np.array(g.fdet) + (s + 0.5) * px * np.array(g.sdet)
+        cos = float(np.dot(p / np.linalg.norm(p), g.odet))
         absorbed = 1 - math.exp(-thick_um / att_um / cos)
         assert thick[s, f] / bare[s, f] == pytest.approx(absorbed, rel=2e-3)
     quirky, _ = render(args + ["-detector_thick", str(thick_um), "-detector_abs", str(att_um), "-thicksteps", str(layers)], fixed=False)
@@ -121,7 +121,7 @@ def test_q6_water_is_scaled_once() -> None:
     args = FLAT[:] + ["-water", str(water_um), "-oversample", "1"]
     args[args.index("-default_F") + 1] = "1e-30"
     img, sim = render(args)
-    fluence = sim.summary["fluence"]
+    fluence = sim.setup.beam.fluence_ph_per_m2
     molecules = (water_um * 1e-6) ** 3 * 1e6 * 6.02214179e23 / 18.0
     for f, s in [(0, 0), (20, 9)]:
         expect = R_E_SQR * fluence * 2.57**2 * molecules * omega(sim, f + 0.5, s + 0.5)
@@ -135,9 +135,9 @@ def test_q6_water_is_scaled_once() -> None:
 def test_q12_triclinic_cell_keeps_its_angles() -> None:
     cell = [70.0, 80.0, 90.0, 75.0, 85.0, 95.0]
     args = ["-cell", *map(str, cell), "-default_F", "1", "-detpixels", "8"]
-    fixed = Simulator(config_from_args(args + ["-fix_quirks"])).summary["lattice"]["cell"]
+    fixed = Simulator(config_from_args(args + ["-fix_quirks"])).setup.crystal.lattice.cell
     assert fixed == pytest.approx(cell, abs=1e-9)
-    quirky = Simulator(config_from_args(args)).summary["lattice"]["cell"]
+    quirky = Simulator(config_from_args(args)).setup.crystal.lattice.cell
     assert abs(quirky[3] - 75.0391) < 1e-4  # as the reference prints it
 
 
@@ -145,29 +145,29 @@ def test_q16_pix0_vector_sets_the_origin() -> None:
     pix0 = (0.1, -0.004, 0.0035)
     args = BASE + ["-oversample", "1", "-pix0_vector", *map(str, pix0)]
     sim = Simulator(config_from_args(args + ["-fix_quirks"]))
-    g = sim.summary["geometry"]
-    assert g["pix0"] == pytest.approx(pix0, abs=1e-15)
+    g = sim.panel.geometry
+    assert g.pix0 == pytest.approx(pix0, abs=1e-15)
     _, lines = sim.trace(0, 0)
     pos = [float(v) for v in next(line for line in lines if line.startswith("TRACE position[")).split()[2:]]
-    px = g["pixel_size"]
-    expect = np.array(pix0) + 0.5 * px * np.array(g["fdet"]) + 0.5 * px * np.array(g["sdet"])
+    px = g.pixel_size
+    expect = np.array(pix0) + 0.5 * px * np.array(g.fdet) + 0.5 * px * np.array(g.sdet)
     assert pos == pytest.approx(expect.tolist(), abs=1e-15)
-    assert Simulator(config_from_args(args)).summary["geometry"]["pix0"] != pytest.approx(pix0)
+    assert Simulator(config_from_args(args)).panel.geometry.pix0 != pytest.approx(pix0)
 
 
 @pytest.mark.parametrize("convention", ["-mosflm", "-xds", "-adxv", "-denzo", "-dials"])
 def test_q17_header_beam_centre_is_where_the_beam_hits(convention: str) -> None:
     sim = Simulator(config_from_args(BASE + [convention, "-twotheta", "20", "-fix_quirks"]))
-    g, h = sim.summary["geometry"], sim.summary["header"]
-    pix0, f, s, o, beam = (np.array(g[k]) for k in ("pix0", "fdet", "sdet", "odet", "beam"))
+    g, h = sim.panel.geometry, sim.setup.header.as_dict()
+    pix0, f, s, o, beam = (np.array(v) for v in (g.pix0, g.fdet, g.sdet, g.odet, g.beam))
     t = float(np.dot(pix0, o) / np.dot(beam, o))  # the beam line meets the detector plane
     hit = t * beam - pix0
-    assert g["fbeam"] == pytest.approx(float(np.dot(hit, f)), abs=1e-12)
-    assert g["sbeam"] == pytest.approx(float(np.dot(hit, s)), abs=1e-12)
+    assert g.fbeam == pytest.approx(float(np.dot(hit, f)), abs=1e-12)
+    assert g.sbeam == pytest.approx(float(np.dot(hit, s)), abs=1e-12)
     assert h["DISTANCE"] == pytest.approx(t * 1000, rel=1e-12)
     # The header's own convention maps back to the same point.
-    px, fb, sb = g["pixel_size"] * 1000, float(np.dot(hit, f)) * 1000, float(np.dot(hit, s)) * 1000
-    want = {"-mosflm": (sb - px / 2, fb - px / 2), "-denzo": (sb, fb), "-adxv": (fb, g["detsize_s"] * 1000 - sb)}.get(convention, (fb, sb))
+    px, fb, sb = g.pixel_size * 1000, float(np.dot(hit, f)) * 1000, float(np.dot(hit, s)) * 1000
+    want = {"-mosflm": (sb - px / 2, fb - px / 2), "-denzo": (sb, fb), "-adxv": (fb, g.detsize_s * 1000 - sb)}.get(convention, (fb, sb))
     assert (h["BEAM_CENTER_X"], h["BEAM_CENTER_Y"]) == pytest.approx(want, abs=1e-9)
 
 

@@ -4,6 +4,7 @@ that the geometry it describes is the geometry the simulation rendered."""
 from __future__ import annotations
 
 import os
+import types
 import pathlib
 import sys
 from dataclasses import dataclass
@@ -153,19 +154,19 @@ def read_back(path: pathlib.Path) -> ReadBack:
 
 def lab_pixel_centre(geo: dict[str, Any], i_f: float, i_s: float) -> np.ndarray:
     """Where nanoBragg puts pixel (i_f, i_s)'s centre, lab frame, metres."""
-    px = geo["pixel_size"]
+    px = geo.pixel_size
     return (
-        np.asarray(geo["pix0"])
-        + (i_f + 0.5) * px * np.asarray(geo["fdet"])
-        + (i_s + 0.5) * px * np.asarray(geo["sdet"])
+        np.asarray(geo.pix0)
+        + (i_f + 0.5) * px * np.asarray(geo.fdet)
+        + (i_s + 0.5) * px * np.asarray(geo.sdet)
     )
 
 
 def lab_beam_hit(geo: dict[str, Any]) -> np.ndarray:
     """Where the direct beam from the sample meets the pixel plane, lab frame, metres."""
-    normal = np.cross(geo["fdet"], geo["sdet"])
-    beam = np.asarray(geo["beam"])
-    return float(np.dot(geo["pix0"], normal) / np.dot(beam, normal)) * beam
+    normal = np.cross(geo.fdet, geo.sdet)
+    beam = np.asarray(geo.beam)
+    return float(np.dot(geo.pix0, normal) / np.dot(beam, normal)) * beam
 
 
 def mm_to_lab(R: np.ndarray, v_mm: np.ndarray) -> np.ndarray:
@@ -178,32 +179,32 @@ def mm_to_lab(R: np.ndarray, v_mm: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("convention", ["mosflm", "xds", "adxv", "denzo", "dials", "custom"])
 def test_lab_to_mcstas_is_a_rotation_taking_the_beam_to_z(convention: str) -> None:
-    geo = make_sim({"detector.convention": convention}).summary["geometry"]
+    geo = make_sim({"detector.convention": convention}).panel.geometry
     R = lab_to_mcstas(geo)
     np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
     assert np.linalg.det(R) == pytest.approx(1.0)
-    np.testing.assert_allclose(R @ np.asarray(geo["beam"]), [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(R @ np.asarray(geo.beam), [0, 0, 1], atol=1e-12)
     # The E-vector lies in the x-z plane, along -x: y = E x beam is "up".
-    e = R @ np.asarray(geo["polar"])
+    e = R @ np.asarray(geo.polar)
     assert abs(e[1]) < 1e-12 and e[0] < 0
 
 
 def test_mosflm_frame_puts_the_image_upright() -> None:
-    geo = make_sim({}).summary["geometry"]
+    geo = make_sim({}).panel.geometry
     R = lab_to_mcstas(geo)
     # MOSFLM: beam +x, E-vector/spindle +z, vertical -y (nanoBragg's "vert").
     np.testing.assert_allclose(R, [[0, 0, -1], [0, 1, 0], [1, 0, 0]], atol=1e-15)
     # Fast axis to the right (-x), slow axis down (-y) as seen from the sample.
-    np.testing.assert_allclose(R @ np.asarray(geo["fdet"]), [-1, 0, 0], atol=1e-15)
-    np.testing.assert_allclose(R @ np.asarray(geo["sdet"]), [0, -1, 0], atol=1e-15)
+    np.testing.assert_allclose(R @ np.asarray(geo.fdet), [-1, 0, 0], atol=1e-15)
+    np.testing.assert_allclose(R @ np.asarray(geo.sdet), [0, -1, 0], atol=1e-15)
 
 
 def test_frame_without_a_usable_e_vector_takes_up_from_the_detector() -> None:
-    geo = dict(make_sim({}).summary["geometry"])
-    geo["polar"] = geo["beam"]
+    real = make_sim({}).panel.geometry
+    geo = types.SimpleNamespace(beam=real.beam, polar=real.beam, sdet=real.sdet)
     R = lab_to_mcstas(geo)
     np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
-    np.testing.assert_allclose(R @ np.asarray(geo["sdet"]), [0, -1, 0], atol=1e-12)
+    np.testing.assert_allclose(R @ np.asarray(geo.sdet), [0, -1, 0], atol=1e-12)
 
 
 # --- round trips through the nxmx reader --------------------------------------------------
@@ -233,27 +234,27 @@ def test_data_and_beam(written: tuple[Simulator, np.ndarray, ReadBack]) -> None:
     assert rb.data_size == (s, f)
     np.testing.assert_array_equal(rb.data[0], image)
     assert image.max() > 0, "a blank image would make the comparison vacuous"
-    assert rb.wavelength_A == pytest.approx(sim.summary["lambda0"] * 1e10, rel=1e-12)
+    assert rb.wavelength_A == pytest.approx(sim.setup.beam.wavelength_m * 1e10, rel=1e-12)
     assert rb.total_flux_Hz > 0
 
 
 def test_pixel_size_and_axes(written: tuple[Simulator, np.ndarray, ReadBack]) -> None:
     sim, _, rb = written
-    geo = sim.summary["geometry"]
+    geo = sim.panel.geometry
     R = lab_to_mcstas(geo)
-    assert rb.fast_mm == pytest.approx(geo["pixel_size"] * 1000)
-    assert rb.slow_mm == pytest.approx(geo["pixel_size"] * 1000)
-    np.testing.assert_allclose(R.T @ rb.fast, geo["fdet"], atol=1e-12)
-    np.testing.assert_allclose(R.T @ rb.slow, geo["sdet"], atol=1e-12)
+    assert rb.fast_mm == pytest.approx(geo.pixel_size * 1000)
+    assert rb.slow_mm == pytest.approx(geo.pixel_size * 1000)
+    np.testing.assert_allclose(R.T @ rb.fast, geo.fdet, atol=1e-12)
+    np.testing.assert_allclose(R.T @ rb.slow, geo.sdet, atol=1e-12)
 
 
 def test_pixel_positions_match_the_simulation(written: tuple[Simulator, np.ndarray, ReadBack]) -> None:
     sim, _, rb = written
-    geo = sim.summary["geometry"]
+    geo = sim.panel.geometry
     R = lab_to_mcstas(geo)
     s, f = sim.shape
     # The outer corner of pixel (0, 0) is nanoBragg's pix0...
-    np.testing.assert_allclose(mm_to_lab(R, rb.origin), geo["pix0"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(mm_to_lab(R, rb.origin), geo.pix0, rtol=0, atol=1e-12)
     # ...and the centres of the first, last and an inner pixel land where nanoBragg renders them.
     for i_f, i_s in [(0, 0), (f - 1, s - 1), (5, 11)]:
         np.testing.assert_allclose(
@@ -265,7 +266,7 @@ def test_beam_centre_is_where_the_direct_beam_meets_the_detector(
     written: tuple[Simulator, np.ndarray, ReadBack],
 ) -> None:
     sim, _, rb = written
-    geo = sim.summary["geometry"]
+    geo = sim.panel.geometry
     R = lab_to_mcstas(geo)
     assert rb.beam_center_px is not None
     bx, by = rb.beam_center_px
@@ -277,20 +278,20 @@ def test_beam_centre_is_where_the_direct_beam_meets_the_detector(
     np.testing.assert_allclose(mm_to_lab(R, centre_mm), hit, rtol=0, atol=1e-12)
     assert rb.distance_mm == pytest.approx(np.linalg.norm(hit) * 1000, rel=1e-12)
     # ... which, without two-theta, is nanoBragg's own Fbeam, Sbeam on the detector.
-    if not geo["twotheta"]:
-        assert bx * geo["pixel_size"] == pytest.approx(geo["fbeam"], rel=1e-9)
-        assert by * geo["pixel_size"] == pytest.approx(geo["sbeam"], rel=1e-9)
+    if not geo.twotheta:
+        assert bx * geo.pixel_size == pytest.approx(geo.fbeam, rel=1e-9)
+        assert by * geo.pixel_size == pytest.approx(geo.sbeam, rel=1e-9)
 
 
 def test_sensor_and_goniometer(written: tuple[Simulator, np.ndarray, ReadBack]) -> None:
     sim, _, rb = written
-    summary = sim.summary
-    R = lab_to_mcstas(summary["geometry"])
+    setup = sim.setup
+    R = lab_to_mcstas(sim.panel.geometry)
     assert rb.material in DXTBX_MATERIALS
-    assert rb.thickness_mm == pytest.approx(summary["thickness"]["thickness"] * 1000)
-    np.testing.assert_allclose(R.T @ rb.spindle, summary["geometry"]["spindle"], atol=1e-12)
-    assert rb.phi_start == pytest.approx(np.degrees(summary["phi"]["phi0"]))
-    assert rb.phi_end == pytest.approx(np.degrees(summary["phi"]["phi0"] + summary["phi"]["osc"]))
+    assert rb.thickness_mm == pytest.approx(setup.sampling.thickness.thickness * 1000)
+    np.testing.assert_allclose(R.T @ rb.spindle, setup.detector.lab.spindle, atol=1e-12)
+    assert rb.phi_start == pytest.approx(np.degrees(setup.sampling.phi.phi0))
+    assert rb.phi_end == pytest.approx(np.degrees(setup.sampling.phi.phi0 + setup.sampling.phi.osc))
 
 
 def test_plain_mosflm_values(tmp_path: pathlib.Path) -> None:
@@ -307,19 +308,19 @@ def test_plain_mosflm_values(tmp_path: pathlib.Path) -> None:
     # MOSFLM's beam centre is Xbeam/Ybeam plus half a pixel, along slow/fast.
     assert rb.beam_center_px == (pytest.approx((5.3 + 0.25) / 0.5), pytest.approx((3.1 + 0.25) / 0.5))
     # dxtbx's panel origin equals the DIALS_ORIGIN nanoBragg writes into its SMV header.
-    np.testing.assert_allclose(MCSTAS_TO_IMGCIF @ rb.origin, sim.summary["header"]["DIALS_ORIGIN"], atol=1e-9)
+    np.testing.assert_allclose(MCSTAS_TO_IMGCIF @ rb.origin, sim.setup.header.dials_origin_mm, atol=1e-9)
 
 
 def test_beam_parallel_to_the_detector_still_places_every_pixel(tmp_path: pathlib.Path) -> None:
     sim = make_sim({"detector.twotheta_deg": 90.0, "detector.pivot": "sample"})
-    geo = sim.summary["geometry"]
-    assert abs(np.dot(geo["beam"], geo["odet"])) < 1e-12
+    geo = sim.panel.geometry
+    assert abs(np.dot(geo.beam, geo.odet)) < 1e-12
     write_nxmx(tmp_path / "b.h5", sim, sim.render())
     rb = read_back(tmp_path / "b.h5")
     assert rb.beam_center_px is None
     R = lab_to_mcstas(geo)
     np.testing.assert_allclose(mm_to_lab(R, rb.pixel_centre(3, 4)), lab_pixel_centre(geo, 3, 4), atol=1e-12)
-    assert rb.distance_mm == pytest.approx(geo["close_distance"] * 1000)
+    assert rb.distance_mm == pytest.approx(geo.close_distance * 1000)
 
 
 def test_noise_image_is_the_data_and_the_float_image_is_kept(tmp_path: pathlib.Path) -> None:

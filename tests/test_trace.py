@@ -55,7 +55,7 @@ def test_trace_ends_in_the_image_pixel(name: str, isa: str, tmp_path: pathlib.Pa
         for factor, per_step in ((cf, cfg.oversample_thick), (pol, cfg.oversample_polar), (om, cfg.oversample_omega)):
             if not per_step:
                 expect *= factor
-        if not (cfg.oversample_thick or cfg.oversample_polar or cfg.oversample_omega or sim.summary["thickness"]["layers"] > 1 and sim.config.fix_quirks):
+        if not (cfg.oversample_thick or cfg.oversample_polar or cfg.oversample_omega or sim.setup.sampling.thickness.layers > 1 and sim.config.fix_quirks):
             assert math.isclose(expect, value, rel_tol=1e-6, abs_tol=1e-30)
 
 
@@ -68,8 +68,9 @@ def test_trace_names_every_factor(tmp_path: pathlib.Path) -> None:
               "fluence", "pixel_value"]:
         assert n in names, n
     # One record per layer x sub-pixel x source x phi x mosaic step.
-    s = sim.summary
-    steps = s["thickness"]["layers"] * s["oversample"] ** 2 * len(s["sources"]) * s["phi"]["count"] * len(s["mosaic_umats"])
+    s = sim.setup
+    smp = s.sampling
+    steps = smp.thickness.layers * smp.oversample**2 * len(s.beam.sources) * smp.phi.count * s.crystal.mosaic_domains
     assert sum(1 for line in lines if line.startswith("TRACE hkl[")) == steps
 
 

@@ -160,7 +160,7 @@ def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: lis
             last[name.split("[")[0]] = [float(v) for v in vals]
         except ValueError:  # a word, such as the instruction set
             continue
-    lam = sim.summary["lambda0"]
+    lam = sim.setup.beam.wavelength_m
     pos = last.get("position", [math.nan] * 3)
     twotheta = math.atan2(math.sqrt(pos[1] ** 2 + pos[2] ** 2), pos[0])
     print(f"{fpixel:4d} {spixel:4d} : stol = {last.get('stol', [math.nan])[0]:g} or {math.sin(twotheta / 2) / (lam * 1e10):g}")
@@ -187,8 +187,8 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     if out.h5file:
         # Imported before rendering so that a missing h5py fails at once, not after the render.
         from .io.nexus import write_nxmx
-    summary = sim.summary
-    print_setup(summary)
+    setup = sim.setup
+    print_setup(setup)
     if run.hkl_file and sf is not None:
         sf.write_fdump(run.dump_file, cfg.crystal.default_F)
         print(f"writing dump file for next time: {run.dump_file}")
@@ -196,10 +196,11 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     if out.write_noise:
         print("\n  noise image paramters:")
         print(f"  seed: {-seed}")
-        print(f"  water droplet size: {summary['water_size']:g} m")
+        print(f"  water droplet size: {setup.water_size_m:g} m")
 
     spixels, fpixels = sim.shape
-    progress = Progress(len(range(summary["roi"][2], summary["roi"][3] + 1)), run.progress and not run.printout)
+    roi = sim.panel.roi
+    progress = Progress(len(range(roi[2], roi[3] + 1)), run.progress and not run.printout)
     image = sim.render(threads=run.threads, progress=progress)
     progress.close()
 
@@ -216,8 +217,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
             print(line)
     print()
 
-    roi = tuple(summary["roi"])
-    header = summary["header"]
+    header = setup.header.as_dict()
     # After the render the two cores share the outputs: the statistics (serial sums, whose
     # order sets the PGM scale) and then the PGM on one worker thread, the float file on
     # another, the integer image (which needs only max_I) here. The Rust calls and file writes

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -67,9 +66,16 @@ class Simulator:
         return self._sim.shape
 
     @property
-    def summary(self) -> dict[str, Any]:
-        """Every derived quantity: geometry, lattice, sources, steps, header values."""
-        return self._sim.summary
+    def setup(self) -> _core.Setup:
+        """Everything derived from the configuration, one typed, frozen part per stage:
+        ``beam``, ``crystal``, ``detector`` (its ``panels``), ``sampling``, and the SMV
+        ``header``."""
+        return self._sim.setup
+
+    @property
+    def panel(self) -> _core.Panel:
+        """The detector's panel (a detector today has one): geometry and rendered window."""
+        return self._sim.setup.detector.panels[0]
 
     def render(
         self,

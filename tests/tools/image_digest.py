@@ -34,14 +34,6 @@ def _sha(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:24]
 
 
-def _roi(sim: object) -> tuple[int, int, int, int]:
-    """The rendered window, from the typed set-up (or the older summary dict)."""
-    setup = getattr(sim, "setup", None)
-    if setup is not None:
-        return tuple(setup.detector.roi)  # type: ignore[no-any-return]
-    return tuple(sim.summary["roi"])  # type: ignore[attr-defined]
-
-
 def main() -> int:
     from nanobragg_rs import Simulator, _core, config_from_args, parse_args
     from nanobragg_rs.io import images
@@ -64,7 +56,7 @@ def main() -> int:
                     sim = Simulator(config_from_args(args))
                     for isa in isas:
                         img = sim.render(isa=isa)
-                        roi = _roi(sim)
+                        roi = sim.panel.roi
                         max_i = sim.max_pixel(img)[0]
                         scale = run.output.scale if run.output.scale > 0 else (55000.0 / max_i if max_i > 0 else 1.0)
                         ints = images.int_image(img, scale, run.output.adc, roi)

@@ -419,20 +419,20 @@ def make_plan(
     if geometry_only.crystal.default_F == 0.0:
         geometry_only.crystal.default_F = 1.0
     geometry = Simulator(geometry_only)
-    summary = geometry.summary
-    lat = summary["lattice"]
-    reciprocal = np.column_stack([lat["a_star"], lat["b_star"], lat["c_star"]])
+    setup = geometry.setup
+    lat = setup.crystal.lattice
+    reciprocal = np.column_stack([lat.a_star, lat.b_star, lat.c_star])
     osc = config.sampling.osc_deg
     if osc is None:
-        osc = math.degrees(summary["phi"]["osc"])
+        osc = math.degrees(setup.sampling.phi.osc)
     base = {
         "phi_deg": float(config.sampling.phi_deg),
         "osc_deg": float(osc),
-        "wavelength_A": float(summary["lambda0"]) * 1e10,
+        "wavelength_A": setup.beam.wavelength_m * 1e10,
         "reciprocal": [float(x) for x in reciprocal.reshape(-1)],
-        "cell": [float(x) for x in lat["cell"]],
-        "n_cells": [int(round(x)) for x in summary["n_cells"]],
-        "mosaic_spread_deg": math.degrees(float(summary["mosaic_spread"])),
+        "cell": [float(x) for x in lat.cell],
+        "n_cells": [int(round(x)) for x in setup.crystal.n_cells],
+        "mosaic_spread_deg": math.degrees(setup.crystal.mosaic_spread_rad),
         "mosaic_seed": int(config.crystal.mosaic_seed),
         "shape": list(geometry.shape),
     }

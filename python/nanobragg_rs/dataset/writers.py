@@ -141,10 +141,9 @@ def missing_frames(plan: Plan, out: str, chunk: int) -> list[int]:
 
 
 def counts(values: np.ndarray, saturation: int) -> np.ndarray:
-    """Whole photon counts as uint32: rounded to the nearest integer, clipped to
-    [0, saturation] (no rescaling, so frames compare)."""
-    v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
-    return np.clip(np.rint(v), 0, saturation).astype(np.uint32)
+    """Whole photon counts as uint32 (no rescaling, so frames compare): the response stage's
+    rounding and clamping to [0, saturation]."""
+    return images.count_image(values, saturation)
 
 
 # --- NXmx data files ---------------------------------------------------------------------------
@@ -212,39 +211,38 @@ def nxmx_data_file(
 def write_smv_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray) -> None:
     """nanoBragg's noise-image conversion (counts + adc, clamped to 65535) with the frame's
     own header (PHI, OSC_START, WAVELENGTH, ...)."""
-    x0, x1, y0, y1 = (int(v) for v in sim.summary["roi"])
-    rows = (block for block, _ in images.noise_rows(np.rint(values).astype(np.float32), plan.adc, (x0, x1, y0, y1)))
-    smv.write_smv(path, rows, sim.summary["header"])
+    rows = (block for block, _ in images.rounded_noise_rows(values, plan.adc, sim.panel.roi))
+    smv.write_smv(path, rows, sim.setup.header.as_dict())
 
 
 def pilatus_header(plan: Plan, sim: Simulator) -> str:
     """The '# ...' lines of a Pilatus-style miniCBF header for one frame."""
     from ..io.nexus import _beam_hit, _in_plane
 
-    summary = sim.summary
-    geo = summary["geometry"]
-    px = float(geo["pixel_size"])
-    fdet, sdet = np.asarray(geo["fdet"], float), np.asarray(geo["sdet"], float)
-    pix0 = np.asarray(geo["pix0"], float)
-    hit = _beam_hit(pix0, fdet, sdet, np.asarray(geo["beam"], float))
+    setup = sim.setup
+    geo = sim.panel.geometry
+    px = geo.pixel_size
+    fdet, sdet = np.asarray(geo.fdet, float), np.asarray(geo.sdet, float)
+    pix0 = np.asarray(geo.pix0, float)
+    hit = _beam_hit(pix0, fdet, sdet, np.asarray(geo.beam, float))
     if hit is not None:
         bx, by = _in_plane(hit - pix0, fdet * px, sdet * px)
         distance = float(np.linalg.norm(hit))
     else:
         bx = by = float("nan")
-        distance = float(geo["close_distance"])
-    phi = summary["phi"]
-    start = float(np.degrees(phi["phi0"]))
-    osc = float(np.degrees(phi["osc"]))
+        distance = geo.close_distance
+    phi = setup.sampling.phi
+    start = float(np.degrees(phi.phi0))
+    osc = float(np.degrees(phi.osc))
     exposure = float(sim.config.beam.exposure_s)
     lines = [
         "Detector: nanobragg-rs simulated detector, S/N 0",
         f"Pixel_size {px:.6g} m x {px:.6g} m",
-        f"Silicon sensor, thickness {float(summary['thickness']['thickness']):.6f} m",
+        f"Silicon sensor, thickness {setup.sampling.thickness.thickness:.6f} m",
         f"Exposure_time {exposure:.7g} s",
         f"Exposure_period {exposure:.7g} s",
         f"Count_cutoff {plan.saturation} counts",
-        f"Wavelength {float(summary['lambda0']) * 1e10:.6f} A",
+        f"Wavelength {setup.beam.wavelength_m * 1e10:.6f} A",
         f"Detector_distance {distance:.6f} m",
         f"Beam_xy ({bx:.2f}, {by:.2f}) pixels",
         f"Start_angle {start:.6f} deg.",
@@ -370,7 +368,7 @@ def _write_ub(entry: Any, sim: Simulator, rows: list[dict[str, Any]]) -> None:
     2π), at phi = 0, in the McStas frame."""
     from ..io.nexus import lab_to_mcstas
 
-    R = lab_to_mcstas(sim.summary["geometry"])
+    R = lab_to_mcstas(sim.panel.geometry)
     ub = np.array([R @ np.array([[r[f"A{i}{j}"] for j in (1, 2, 3)] for i in (1, 2, 3)]) for r in rows])
     ds = entry["sample"].create_dataset("ub_matrix", data=ub)
     ds.attrs["units"] = _b("1/angstrom")

@@ -1,5 +1,8 @@
 """The float, integer, noise and PGM images nanoBragg writes, converted as it converts them.
 
+Every conversion of photons to recorded values is the core's response stage
+(``rust/core/src/response``); this module streams images through it block by block.
+
 Conversions run over blocks of rows, so writing an image needs only the float image itself in
 memory (a 2463x2527 detector would otherwise need several full-size float64 temporaries).
 """
@@ -51,6 +54,21 @@ def noise_rows(photons: np.ndarray, adc: float, roi: Roi) -> Iterator[tuple[np.n
     clamped to 65535 and counted, truncated; 0 outside the window. Yields (pixels, overloads)."""
     for rows in _blocks(photons.shape):
         yield _core.noise_pixels(_f32(photons, rows), rows.start, list(roi), adc)
+
+
+def rounded_noise_rows(values: np.ndarray, adc: float, roi: Roi) -> Iterator[tuple[np.ndarray, int]]:
+    """As `noise_rows` for values first rounded to whole photons (ties to even): the data
+    sets' SMV frames."""
+    for rows in _blocks(values.shape):
+        yield _core.rounded_noise_pixels(_f32(values, rows), rows.start, list(roi), adc)
+
+
+def count_image(values: np.ndarray, saturation: int) -> np.ndarray:
+    """Whole photon counts (uint32): nearest integer (ties to even), clamped to
+    [0, saturation], NaN as 0."""
+    v = np.asarray(values, dtype=np.float64)
+    flat = np.ascontiguousarray(v.reshape(-1, v.shape[-1]) if v.ndim else v.reshape(1, 1))
+    return _core.count_pixels(flat, int(saturation)).reshape(v.shape)
 
 
 def pgm_rows(image: np.ndarray, scale: float, roi: Roi) -> Iterator[np.ndarray]:

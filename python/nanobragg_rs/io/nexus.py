@@ -64,8 +64,8 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -77,6 +77,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the option
     raise ImportError("NeXus output needs h5py: pip install 'nanobragg-rs[hdf5]'") from e
 
 if TYPE_CHECKING:
+    from .. import _core
     from ..simulate import Simulator
 
 __all__ = [
@@ -110,24 +111,36 @@ def _perpendicular_part(v: Sequence[float], axis: np.ndarray) -> np.ndarray:
     return u - np.dot(u, axis) * axis
 
 
-def lab_to_mcstas(geometry: Mapping[str, Any]) -> np.ndarray:
+class LabAxes(Protocol):
+    """The lab directions the McStas frame is built from (a panel's ``Geometry`` has them)."""
+
+    @property
+    def beam(self) -> Sequence[float]: ...
+    @property
+    def polar(self) -> Sequence[float]: ...
+    @property
+    def sdet(self) -> Sequence[float]: ...
+
+
+def lab_to_mcstas(geometry: LabAxes) -> np.ndarray:
     """The rotation taking nanoBragg lab vectors to McStas (3x3, rows = McStas x, y, z in lab
     coordinates): ``v_mcstas = R @ v_lab``, ``v_lab = R.T @ v_mcstas``.
 
-    ``geometry`` is ``Simulator.summary["geometry"]``; see the module docstring for the choice.
+    ``geometry`` is a panel's geometry, ``Simulator.panel.geometry``; see the module docstring
+    for the choice.
     """
-    z = _unit(np.asarray(geometry["beam"], dtype=np.float64))
+    z = _unit(np.asarray(geometry.beam, dtype=np.float64))
     # nanoBragg's polarization factor uses the E-vector projected perpendicular to the beam,
     # however short that projection is (a custom beam a fraction of a degree off the default
     # E-vector still has one), so the frame follows the same projection.
-    e_vector = _perpendicular_part(geometry["polar"], z)
+    e_vector = _perpendicular_part(geometry.polar, z)
     if np.linalg.norm(e_vector) > 1e-12:
         x = -_unit(e_vector)
         return np.array([x, np.cross(z, x), z])
     # Exactly along the beam, the E-vector defines nothing: take "up" from the detector
     # instead (its slow axis points down on an image shown with pixel (0, 0) top left), and
     # failing that any lab axis off the beam.
-    up = -_perpendicular_part(geometry["sdet"], z)
+    up = -_perpendicular_part(geometry.sdet, z)
     if np.linalg.norm(up) < 1e-12:
         up = _perpendicular_part(np.eye(3)[int(np.argmin(np.abs(z)))], z)
     y = _unit(up)
@@ -220,7 +233,7 @@ def _in_plane(d: np.ndarray, fast: np.ndarray, slow: np.ndarray) -> tuple[float,
 def _pixel_mask(sim: Simulator, shape: tuple[int, int]) -> np.ndarray:
     """NXmx pixel_mask: bit 8 ("user defined") on pixels nanoBragg did not render, i.e. those
     outside the -roi window or zero in the -mask image; 0 elsewhere."""
-    x0, x1, y0, y1 = sim.summary["roi"]
+    x0, x1, y0, y1 = sim.panel.roi
     skipped = np.ones(shape, dtype=bool)
     skipped[y0 : y1 + 1, x0 : x1 + 1] = False
     mask = sim.config.detector.mask
@@ -334,7 +347,7 @@ def write_source(entry: h5py.Group) -> None:
 
 def _write_beam(instrument: h5py.Group, sim: Simulator, wavelengths_A: Sequence[float] | None = None) -> None:
     """NXbeam: nominal wavelength (with the sampled spectrum as a variant), flux, size."""
-    summary, cfg = sim.summary, sim.config
+    setup, cfg = sim.setup, sim.config
     beam = _group(instrument, "beam", "NXbeam")
     if wavelengths_A is not None:
         # A monochromatic beam that changes from shot to shot: one wavelength per frame.
@@ -342,8 +355,8 @@ def _write_beam(instrument: h5py.Group, sim: Simulator, wavelengths_A: Sequence[
         wavelength.attrs["units"] = _s("angstrom")
         spectrum = None
     else:
-        wavelength = _scalar(beam, "incident_wavelength", float(summary["lambda0"]) * 1e10, "angstrom")
-        spectrum = _spectrum(summary["sources"])
+        wavelength = _scalar(beam, "incident_wavelength", setup.beam.wavelength_m * 1e10, "angstrom")
+        spectrum = _spectrum(setup.beam.sources)
     if spectrum is not None:
         # The scalar stays the nominal wavelength; the sampled spectrum is its variant, which
         # dxtbx reads as a spectrum while keeping the nominal value.
@@ -352,7 +365,7 @@ def _write_beam(instrument: h5py.Group, sim: Simulator, wavelengths_A: Sequence[
         ds = beam.create_dataset("incident_wavelength_1", data=lam * 1e10)
         ds.attrs["units"] = _s("angstrom")
         beam.create_dataset("incident_wavelength_1_weights", data=weights)
-    fluence = float(summary["fluence"])  # photons per m² over the whole exposure
+    fluence = setup.beam.fluence_ph_per_m2  # photons per m² over the whole exposure
     exposure = float(cfg.beam.exposure_s)
     beamsize_m = float(cfg.beam.beamsize_mm) * 1e-3
     if exposure > 0.0:
@@ -367,22 +380,21 @@ def _write_beam(instrument: h5py.Group, sim: Simulator, wavelengths_A: Sequence[
 
 def _write_detector(instrument: h5py.Group, sim: Simulator) -> h5py.Group:
     """NXdetector with its transformation chain and one module spanning the image."""
-    summary = sim.summary
-    geo = summary["geometry"]
+    geo = sim.panel.geometry
     R = lab_to_mcstas(geo)
     shape = sim.shape
-    px_m = float(geo["pixel_size"])
-    fdet = np.asarray(geo["fdet"], dtype=np.float64)
-    sdet = np.asarray(geo["sdet"], dtype=np.float64)
-    pix0 = np.asarray(geo["pix0"], dtype=np.float64)
+    px_m = geo.pixel_size
+    fdet = np.asarray(geo.fdet, dtype=np.float64)
+    sdet = np.asarray(geo.sdet, dtype=np.float64)
+    pix0 = np.asarray(geo.pix0, dtype=np.float64)
     fast_step = px_m * float(np.linalg.norm(fdet))
     slow_step = px_m * float(np.linalg.norm(sdet))
 
     det = _group(instrument, "detector", "NXdetector")
-    _text(det, "description", f"nanoBragg simulated detector ({geo['convention']} convention)")
+    _text(det, "description", f"nanoBragg simulated detector ({geo.convention} convention)")
     _text(det, "type", "pixel")
     _text(det, "sensor_material", "Si")
-    _scalar(det, "sensor_thickness", float(summary["thickness"]["thickness"]) * _M_TO_MM, "mm")
+    _scalar(det, "sensor_thickness", sim.setup.sampling.thickness.thickness * _M_TO_MM, "mm")
     _scalar(det, "x_pixel_size", fast_step * _M_TO_MM, "mm")
     _scalar(det, "y_pixel_size", slow_step * _M_TO_MM, "mm")
     _scalar(det, "count_time", float(sim.config.beam.exposure_s), "s")
@@ -391,7 +403,7 @@ def _write_detector(instrument: h5py.Group, sim: Simulator) -> h5py.Group:
     det.create_dataset("pixel_mask_applied", data=np.bool_(False))
 
     transformations = _group(det, "transformations", "NXtransformations")
-    hit = _beam_hit(pix0, fdet, sdet, np.asarray(geo["beam"], dtype=np.float64))
+    hit = _beam_hit(pix0, fdet, sdet, np.asarray(geo.beam, dtype=np.float64))
     if hit is not None:
         # The detector sits along the beam at the point the beam meets the detector plane;
         # the module offset runs from there to the outer corner of pixel (0, 0).
@@ -441,7 +453,7 @@ def _write_detector(instrument: h5py.Group, sim: Simulator) -> h5py.Group:
     notes = _group(det, "nanobragg", "NXcollection")
     rot = notes.create_dataset("lab_to_mcstas", data=R)
     rot.attrs["long_name"] = _s("rows: McStas x, y, z in nanoBragg lab coordinates; v_mcstas = M @ v_lab")
-    _text(notes, "convention", str(geo["convention"]))
+    _text(notes, "convention", geo.convention)
     return det
 
 
@@ -454,28 +466,29 @@ def write_sample(
 ) -> None:
     """NXsample: unit cell, and the spindle as a rotation over the render's phi range, or,
     for a series, over each frame's range (``phi_starts_deg``, each ``osc_deg`` wide)."""
-    summary = sim.summary
+    setup = sim.setup
     sample = _group(entry, "sample", "NXsample")
     _text(sample, "name", "nanoBragg crystal")
     _text(sample, "depends_on", SAMPLE_PHI)
-    cell = [float(x) for x in summary["lattice"]["cell"]]
+    cell = [float(x) for x in setup.crystal.lattice.cell]
     abc = sample.create_dataset("unit_cell_abc", data=np.asarray(cell[:3]))
     abc.attrs["units"] = _s("angstrom")
     angles = sample.create_dataset("unit_cell_alphabetagamma", data=np.asarray(cell[3:]))
     angles.attrs["units"] = _s("deg")
 
     goniometer = _group(sample, "transformations", "NXtransformations")
-    phi = summary["phi"]
+    phi = setup.sampling.phi
     if phi_starts_deg is None:
-        starts = np.array([float(np.degrees(phi["phi0"]))])
+        starts = np.array([float(np.degrees(phi.phi0))])
     else:
         starts = np.asarray(phi_starts_deg, dtype=np.float64)
-    osc = float(np.degrees(phi["osc"])) if osc_deg is None else float(osc_deg)
-    spindle = np.asarray(summary["geometry"]["spindle"], dtype=np.float64)
+    osc = float(np.degrees(phi.osc)) if osc_deg is None else float(osc_deg)
+    geo = sim.panel.geometry
+    spindle = np.asarray(geo.spindle, dtype=np.float64)
     # nanoBragg turns the crystal right-handedly about the spindle by phi, as NXtransformations
     # rotations turn about their vector; the change of frame is a proper rotation, so the
     # axis maps directly.
-    R = lab_to_mcstas(summary["geometry"])
+    R = lab_to_mcstas(geo)
     _axis(goniometer, "phi", starts, kind="rotation", vector=R @ _unit(spindle), depends_on=".")
     end = goniometer.create_dataset("phi_end", data=starts + osc)
     end.attrs["units"] = _s("deg")
@@ -483,10 +496,10 @@ def write_sample(
     increment.attrs["units"] = _s("deg")
 
 
-def _spectrum(sources: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
+def _spectrum(sources: Sequence[_core.Source]) -> tuple[np.ndarray, np.ndarray] | None:
     """Distinct source wavelengths (m) with their summed weights, or None if there is one."""
-    lam = np.array([float(s["wavelength_m"]) for s in sources])
-    weight = np.array([float(s["weight"]) for s in sources])
+    lam = np.array([s.wavelength_m for s in sources])
+    weight = np.array([s.weight for s in sources])
     values, index = np.unique(lam, return_inverse=True)
     if values.size < 2:
         return None

@@ -33,7 +33,7 @@ def _g(x: float) -> str:
 
 
 def header_text(values: Mapping[str, object], extra: Mapping[str, str] | None = None) -> bytes:
-    """The header block for ``values`` (numbers from ``Simulator.summary["header"]``),
+    """The header block for ``values`` (numbers from ``Simulator.setup.header.as_dict()``),
     formatted as nanoBragg formats them and padded to a multiple of 512 bytes."""
     order = "little_endian" if sys.byteorder == "little" else "big_endian"
     lines = [f"DIM=2;", f"BYTE_ORDER={order};", "TYPE=unsigned_short;"]

@@ -1,7 +1,11 @@
 //! Unit cell and orientation: reciprocal vectors from a cell or a MOSFLM matrix, missetting,
 //! the user-cell rescale, and the real-space vectors the pixel loop uses.
 
-use crate::vec3::{cross, dot, norm, rescale, rotate_xyz, scale, V3};
+use crate::config::{CrystalConfig, Shape};
+use crate::hkl::HklTable;
+use crate::rng::{mosaic_rotation_umat, umat2misset, Ran1Table};
+use crate::vec3::{cross, dot, norm, rescale, rotate_xyz, scale, IDENTITY, M3, V3};
+use std::sync::Arc;
 use serde::Serialize;
 
 const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
@@ -172,6 +176,153 @@ pub fn build_lattice(input: &LatticeInput) -> Lattice {
     let cell = cell_parameters([a, b, c], [norm(a_star), norm(b_star), norm(c_star)], v_cell);
     let reciprocal_cell = cell_parameters([a_star, b_star, c_star], [norm(a), norm(b), norm(c)], v_star);
     Lattice { a, b, c, a_star, b_star, c_star, volume_A3: v_cell, cell, reciprocal_cell, warnings }
+}
+
+// --- the crystal stage -------------------------------------------------------------------
+
+/// The crystal as the pixel loop sees it: orientation, size in cells, shape, mosaic domains
+/// and structure factors.
+#[derive(Clone, Debug, Serialize)]
+pub struct Crystal {
+    pub lattice: Lattice,
+    /// Unrotated real-space cell vectors (m) at phi = 0 without mosaic.
+    pub a0: V3,
+    pub b0: V3,
+    pub c0: V3,
+    /// Cells along a, b, c after the crystal size and the clamp to at least 1.
+    pub n_cells: [f64; 3],
+    /// Crystal size along a, b, c (m).
+    pub crystal_size_m: [f64; 3],
+    pub shape: Shape,
+    pub fudge: f64,
+    pub default_f: f64,
+    /// Tricubic interpolation of F (off without a table).
+    pub interpolate: bool,
+    #[serde(skip)]
+    pub hkl: Option<Arc<HklTable>>,
+    pub hkl_count: usize,
+    /// Mosaic spread (radians) and one rotation per domain, domain 0 the identity.
+    pub mosaic_spread: f64,
+    pub mosaic_umats: Vec<M3>,
+    /// Random misset angles (radians) when one was drawn.
+    pub misset_random_rad: Option<[f64; 3]>,
+}
+
+/// The crystal's size (m) along a, b, c as given, clipped by the beam in y and z.
+pub fn sample_size(cc: &CrystalConfig, beamsize: f64, messages: &mut Vec<String>) -> [f64; 3] {
+    let mut sample = [0.0; 3];
+    for (i, s) in cc.size_mm.iter().enumerate() {
+        sample[i] = s.map_or(0.0, |mm| mm / 1000.0);
+    }
+    if beamsize >= 0.0 {
+        if beamsize < sample[1] {
+            messages.push(format!(
+                "WARNING: clipping sample ({} m high) with beam ({} m)",
+                crate::fmt::g(sample[1]),
+                crate::fmt::g(beamsize)
+            ));
+            sample[1] = beamsize;
+        }
+        if beamsize < sample[2] {
+            messages.push(format!(
+                "WARNING: clipping sample ({} m wide) with beam ({} m)",
+                crate::fmt::g(sample[2]),
+                crate::fmt::g(beamsize)
+            ));
+            sample[2] = beamsize;
+        }
+    }
+    sample
+}
+
+/// Mosaic spread (radians) and number of domains (nanoBragg.c L1639-1673).
+pub fn mosaic_domains(cc: &CrystalConfig, messages: &mut Vec<String>) -> (f64, i64) {
+    let mut spread = cc.mosaic_spread_deg.map_or(-1.0, |d| d / RTD);
+    let mut domains = cc.mosaic_domains.unwrap_or(-1);
+    if domains <= 0 {
+        if spread < 0.0 {
+            domains = 1;
+            spread = 0.0;
+        } else if spread == 0.0 {
+            domains = 1;
+        } else {
+            messages.push("WARNING: finite mosaicity with only one domain! upping to 10 mosaic domains".into());
+            domains = 10;
+        }
+    } else if spread < 0.0 {
+        messages.push("WARNING: no mosaic spread specified.  setting mosaic_domains = 1".into());
+        spread = 0.0;
+        domains = 1;
+    } else if spread == 0.0 {
+        messages.push("WARNING: zero mosaic spread specified.  setting mosaic_domains = 1".into());
+        domains = 1;
+    }
+    (spread, domains)
+}
+
+/// Whether F is interpolated; the reference decides before N is derived from the crystal size.
+pub fn interpolation(cc: &CrystalConfig, messages: &mut Vec<String>) -> bool {
+    match cc.interpolate {
+        Some(on) => on,
+        None => {
+            let on = cc.n_cells.iter().any(|&n| n as f64 <= 2.0);
+            messages.push(if on {
+                "auto-selected tricubic interpolation of structure factors".into()
+            } else {
+                "auto-selected no interpolation".into()
+            });
+            on
+        }
+    }
+}
+
+/// Misset angles (radians): given, or drawn (the first draw from the shared generator).
+/// Returns (the angles used, the drawn angles if drawn).
+pub fn misset(cc: &CrystalConfig, rng: &mut Ran1Table) -> (Option<[f64; 3]>, Option<[f64; 3]>) {
+    if cc.misset_random {
+        let seed = cc.misset_seed.unwrap_or_else(crate::setup::clock_seed);
+        let mut idum = -seed;
+        let u = mosaic_rotation_umat(90.0, rng, &mut idum);
+        let angles = umat2misset(&u);
+        return (Some(angles), Some(angles));
+    }
+    (cc.misset_deg.map(|m| [m[0] / RTD, m[1] / RTD, m[2] / RTD]), None)
+}
+
+/// The lattice and its unrotated real-space vectors (m).
+pub fn orient(cc: &CrystalConfig, lambda0: f64, misset: Option<[f64; 3]>, fixed: bool, messages: &mut Vec<String>) -> (Lattice, [V3; 3]) {
+    let cell = cc.cell.map(|c| [c[0], c[1], c[2], c[3] / RTD, c[4] / RTD, c[5] / RTD]);
+    let lattice = build_lattice(&LatticeInput { cell, mosflm_matrix: cc.mosflm_matrix, lambda0, misset, fix_triclinic: fixed });
+    messages.extend(lattice.warnings.iter().cloned());
+    let v = [scale(lattice.a, 1e-10), scale(lattice.b, 1e-10), scale(lattice.c, 1e-10)];
+    (lattice, v)
+}
+
+/// Cells along a, b, c (from the crystal size where given, at least 1) and the crystal's size
+/// along them (m).
+pub fn cell_counts(cc: &CrystalConfig, sample: [f64; 3], abc: [V3; 3]) -> ([f64; 3], [f64; 3]) {
+    let mut n_cells = cc.n_cells.map(|n| n as f64);
+    let lengths = abc.map(norm);
+    for (i, len) in lengths.into_iter().enumerate() {
+        if sample[i] > 0.0 {
+            n_cells[i] = (sample[i] / len).ceil();
+        }
+        if n_cells[i] <= 1.0 {
+            n_cells[i] = 1.0;
+        }
+    }
+    (n_cells, [lengths[0] * n_cells[0], lengths[1] * n_cells[1], lengths[2] * n_cells[2]])
+}
+
+/// One rotation per mosaic domain, drawn from the shared generator; domain 0 is the identity.
+pub fn mosaic_rotations(cc: &CrystalConfig, spread: f64, domains: i64, rng: &mut Ran1Table) -> Vec<M3> {
+    let mut umats = Vec::with_capacity(domains as usize);
+    let mut idum = -cc.mosaic_seed;
+    for i in 0..domains {
+        let u = mosaic_rotation_umat(spread as f32, rng, &mut idum);
+        umats.push(if i == 0 { IDENTITY } else { u });
+    }
+    umats
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! Detector geometry: pixel counts, beam-centre conventions, pivots, rotations and the origin
 //! of the pixel grid (nanoBragg.c L1118-1272 and L1709-1776).
 
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::setup::RTD;
 use crate::vec3::{cross, dot, rotate_axis, rotate_xyz, unitize, V3};
+use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// Beam-centre and axis conventions of the programs nanoBragg writes images for.
@@ -306,6 +310,145 @@ pub fn build_geometry(d: &DetectorInput) -> Geometry {
         dials_origin,
         messages,
     }
+}
+
+/// The lab frame every panel shares: beam, polarization and spindle directions.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct LabFrame {
+    /// Unit vector of the incident beam.
+    pub beam: V3,
+    pub polar: V3,
+    /// unit(beam x polar): the axis of horizontal divergence.
+    pub vert: V3,
+    pub spindle: V3,
+}
+
+/// One flat panel: its geometry, how its pixels are sampled, the rendered window and mask.
+#[derive(Clone, Debug, Serialize)]
+pub struct Panel {
+    pub geometry: Geometry,
+    /// Every pixel at the same distance from the sample.
+    pub curved: bool,
+    /// Solid angle as 1/R².
+    pub point_pixel: bool,
+    /// Rendered window, inclusive pixel indices: fast min, fast max, slow min, slow max.
+    pub roi: [usize; 4],
+    /// The reference's ROI numbers as it prints them (xmax defaults to fpixels).
+    pub roi_printed: [i64; 4],
+    #[serde(skip)]
+    pub mask: Option<Arc<[u16]>>,
+}
+
+impl Panel {
+    /// Whether pixel (fast, slow) is rendered: inside the window and not masked.
+    #[inline]
+    pub fn renders(&self, fpixel: usize, spixel: usize) -> bool {
+        if !self.in_roi(fpixel, spixel) {
+            return false;
+        }
+        match &self.mask {
+            Some(m) => m[spixel * self.geometry.fpixels + fpixel] != 0,
+            None => true,
+        }
+    }
+
+    /// Whether pixel (fast, slow) is inside the window (the integer images' and rmsd's test).
+    #[inline]
+    pub fn in_roi(&self, fpixel: usize, spixel: usize) -> bool {
+        let [x0, x1, y0, y1] = self.roi;
+        fpixel >= x0 && fpixel <= x1 && spixel >= y0 && spixel <= y1
+    }
+}
+
+/// The detector: the lab frame and a list of flat panels (one today).
+#[derive(Clone, Debug, Serialize)]
+pub struct Detector {
+    pub lab: LabFrame,
+    pub panels: Vec<Panel>,
+}
+
+impl Detector {
+    /// The panel a render draws (the first; a detector today has one).
+    #[inline]
+    pub fn panel(&self) -> &Panel {
+        &self.panels[0]
+    }
+}
+
+/// Resolve the detector of `config` (mm and degrees in, m and radians out) with an optional
+/// pixel mask (one value per pixel, row-major; 0 skips the pixel).
+pub fn resolve(config: &Config, mask: Option<Arc<[u16]>>) -> Result<Detector> {
+    let (bc, dc, sc) = (&config.beam, &config.detector, &config.sampling);
+    let custom = dc.convention == Convention::Custom;
+    let geometry = build_geometry(&DetectorInput {
+        convention: dc.convention,
+        pivot: dc.pivot,
+        pixel_size: dc.pixel_size_mm / 1000.0,
+        fpixels: dc.detpixels_f.map(|n| n as usize),
+        spixels: dc.detpixels_s.map(|n| n as usize),
+        detsize_f: dc.detsize_f_mm / 1000.0,
+        detsize_s: dc.detsize_s_mm / 1000.0,
+        distance: dc.distance_mm / 1000.0,
+        close_distance: dc.close_distance_mm.map(|x| x / 1000.0),
+        xbeam: dc.xbeam_mm.map(|x| x / 1000.0),
+        ybeam: dc.ybeam_mm.map(|x| x / 1000.0),
+        xclose: dc.xclose_mm.map(|x| x / 1000.0),
+        yclose: dc.yclose_mm.map(|x| x / 1000.0),
+        orgx: dc.orgx_px,
+        orgy: dc.orgy_px,
+        beam_vector: bc.beam_vector.filter(|_| custom),
+        fdet_vector: dc.fdet_vector.filter(|_| custom),
+        sdet_vector: dc.sdet_vector.filter(|_| custom),
+        odet_vector: dc.odet_vector.filter(|_| custom),
+        polar_vector: bc.polar_vector.filter(|_| custom),
+        spindle_axis: sc.spindle_axis.filter(|_| custom),
+        twotheta_axis: dc.twotheta_axis.filter(|_| custom),
+        pix0_vector: dc.pix0_vector_m.filter(|_| custom),
+        twotheta: dc.twotheta_deg / RTD,
+        rotx: dc.rotx_deg / RTD,
+        roty: dc.roty_deg / RTD,
+        rotz: dc.rotz_deg / RTD,
+        fixed: config.fix_quirks,
+    });
+    let (fpixels, spixels) = (geometry.fpixels, geometry.spixels);
+    if fpixels == 0 || spixels == 0 {
+        return Err(Error::config("detector.detsize_f_mm", "the detector has no pixels"));
+    }
+    if let Some(m) = &mask {
+        if m.len() < fpixels * spixels {
+            return Err(Error::Input(format!(
+                "the mask has {} values but the detector has {}x{} = {} pixels",
+                m.len(),
+                fpixels,
+                spixels,
+                fpixels * spixels
+            )));
+        }
+    }
+    let roi_printed = match dc.roi {
+        Some([a, b, c, d]) => [a, b, c, d],
+        None => [0, fpixels as i64, 0, spixels as i64],
+    };
+    let clamp = |v: i64, n: usize| (v.max(0) as usize).min(n - 1);
+    let roi = [
+        clamp(roi_printed[0], fpixels),
+        clamp(roi_printed[1], fpixels),
+        clamp(roi_printed[2], spixels),
+        clamp(roi_printed[3], spixels),
+    ];
+    let lab = LabFrame { beam: geometry.beam, polar: geometry.polar, vert: geometry.vert, spindle: geometry.spindle };
+    let panel = Panel { geometry, curved: dc.curved, point_pixel: dc.point_pixel, roi, roi_printed, mask };
+    Ok(Detector { lab, panels: vec![panel] })
+}
+
+/// The window check the reference makes after everything else is set up.
+pub fn check_roi(config: &Config, d: &Detector) -> Result<()> {
+    let p = d.panel();
+    let (fpixels, spixels) = (p.geometry.fpixels, p.geometry.spixels);
+    if config.detector.roi.is_some() && (p.roi_printed[0] as usize >= fpixels || p.roi_printed[2] as usize >= spixels) {
+        return Err(Error::config("detector.roi", format!("the window starts outside the {fpixels}x{spixels} detector")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

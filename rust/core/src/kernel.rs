@@ -20,46 +20,13 @@
 use crate::config::Shape;
 use crate::error::{Error, Result};
 use crate::lattice::{f_latt, polarization_factor, sincg, LatticeShape};
+use crate::detector::Panel;
 use crate::setup::{Setup, R_E_SQR, RTD};
 use crate::simd::{cospi, sinpi, Exact, Isa, Lanes, Scalar};
+pub use crate::trace::{NoTrace, TextTrace, Tracer};
 use crate::vec3::{cross, dot, mat_vec, rotate_axis, unitize, V3};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-/// Receives the named factors of one pixel's intensity chain (see docs/trace.md).
-pub trait Tracer {
-    /// False for the no-op tracer, so that no trace work is done in a normal render.
-    const ON: bool;
-    /// Record `values`, one vector per value, of the traced lane.
-    fn record<L: Lanes>(&mut self, name: &str, values: &[L::F]);
-}
-
-/// The tracer of a normal render: does nothing, costs nothing.
-pub struct NoTrace;
-
-impl Tracer for NoTrace {
-    const ON: bool = false;
-    #[inline(always)]
-    fn record<L: Lanes>(&mut self, _: &str, _: &[L::F]) {}
-}
-
-/// A tracer that keeps `TRACE <name> <values>` lines for one lane.
-pub struct TextTrace {
-    pub lane: usize,
-    pub lines: Vec<String>,
-}
-
-impl Tracer for TextTrace {
-    const ON: bool = true;
-    fn record<L: Lanes>(&mut self, name: &str, values: &[L::F]) {
-        let mut line = format!("TRACE {name}");
-        for v in values {
-            line.push(' ');
-            line.push_str(&crate::fmt::g_prec(L::lane(*v, self.lane), 17));
-        }
-        self.lines.push(line);
-    }
-}
 
 /// How F_cell is found for one pixel.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,16 +40,36 @@ enum Interp {
     WhereInRange,
 }
 
-const SQUARE: u8 = 0;
-const ROUND: u8 = 1;
-const GAUSS: u8 = 2;
-const TOPHAT: u8 = 3;
-/// F_cell is default_F everywhere (no table).
-const F_CONST: u8 = 0;
-/// Nearest-neighbour lookup in the table.
-const F_TABLE: u8 = 1;
-/// Tricubic interpolation in the table.
-const F_INTERP: u8 = 2;
+/// A crystal shape fixed at compile time: the kernel is compiled once per shape.
+trait ShapeKind {
+    const SHAPE: Shape;
+}
+/// How F_cell is found, fixed at compile time: the kernel is compiled once per mode.
+trait FModeKind {
+    const MODE: FMode;
+}
+
+/// The structure-factor modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FMode {
+    /// default_F everywhere (no table).
+    Const,
+    /// Nearest-neighbour lookup in the table.
+    Table,
+    /// Tricubic interpolation in the table.
+    Interp,
+}
+
+macro_rules! kinds {
+    ($trait:ident, $const:ident, $ty:ty, $($name:ident = $value:expr),*) => {
+        $(struct $name;
+        impl $trait for $name {
+            const $const: $ty = $value;
+        })*
+    };
+}
+kinds!(ShapeKind, SHAPE, Shape, SquareXtal = Shape::Square, RoundXtal = Shape::Round, GaussXtal = Shape::Gauss, TophatXtal = Shape::Tophat);
+kinds!(FModeKind, MODE, FMode, FConst = FMode::Const, FTable = FMode::Table, FInterp = FMode::Interp);
 
 /// Up to this many cells the lattice factor is a Chebyshev recurrence on one cosine,
 /// sin(Nx)/sin(x) = U_{N-1}(cos x) in N multiply-adds; above it a ratio of two sines.
@@ -103,6 +90,8 @@ struct Src {
 /// Per-render data shared by all pixels.
 pub struct Plan<'a> {
     s: &'a Setup,
+    /// The panel rendered.
+    panel: &'a Panel,
     shape: LatticeShape,
     /// Orientations (a, b, c in m, flattened) for `phi_tic * domains + mos_tic`, for the very
     /// first sweep and for all others.
@@ -123,8 +112,7 @@ pub struct Plan<'a> {
     water_step: f64,
     /// Structure factors as a flat grid: data, minimum indices, extents.
     table: Option<(&'a [f64], [f64; 3], [f64; 3])>,
-    shape_code: u8,
-    f_mode: u8,
+    f_mode: FMode,
     /// N when every axis has the same N on the Chebyshev path (the three recurrences then run
     /// in lockstep), decided once per render.
     cheb3: Option<usize>,
@@ -149,15 +137,15 @@ impl<'a> Plan<'a> {
     pub fn with_isa(s: &'a Setup, isa: Isa) -> Plan<'a> {
         let isa = if isa.supported() { isa } else { Isa::Scalar };
         let fixed = s.fix_quirks;
-        let phis: Vec<f64> = (0..s.phi.count).map(|i| s.phi.angle(i)).collect();
+        let phis: Vec<f64> = (0..s.sampling.phi.count).map(|i| s.sampling.phi.angle(i)).collect();
         let rotated = |phi: f64| -> [V3; 3] {
             [
-                rotate_axis(s.a0, s.geometry.spindle, phi),
-                rotate_axis(s.b0, s.geometry.spindle, phi),
-                rotate_axis(s.c0, s.geometry.spindle, phi),
+                rotate_axis(s.crystal.a0, s.detector.lab.spindle, phi),
+                rotate_axis(s.crystal.b0, s.detector.lab.spindle, phi),
+                rotate_axis(s.crystal.c0, s.detector.lab.spindle, phi),
             ]
         };
-        let unrotated = [s.a0, s.b0, s.c0];
+        let unrotated = [s.crystal.a0, s.crystal.b0, s.crystal.c0];
         let last_nonzero = phis.iter().rposition(|&p| p != 0.0);
         // The spindle orientation at each step given the state carried into the sweep.
         let sweep = |carry_in: [V3; 3]| -> Vec<[V3; 3]> {
@@ -178,10 +166,10 @@ impl<'a> Plan<'a> {
             _ => unrotated,
         };
         let with_mosaic = |spindle: Vec<[V3; 3]>| -> Vec<[f64; 9]> {
-            let mut out = Vec::with_capacity(spindle.len() * s.mosaic_umats.len());
+            let mut out = Vec::with_capacity(spindle.len() * s.crystal.mosaic_umats.len());
             for [ap, bp, cp] in spindle {
-                for u in &s.mosaic_umats {
-                    let [a, b, c] = if s.mosaic_spread > 0.0 {
+                for u in &s.crystal.mosaic_umats {
+                    let [a, b, c] = if s.crystal.mosaic_spread > 0.0 {
                         [mat_vec(u, ap), mat_vec(u, bp), mat_vec(u, cp)]
                     } else {
                         [ap, bp, cp]
@@ -195,11 +183,12 @@ impl<'a> Plan<'a> {
         let orient_rest = with_mosaic(sweep(carry_rest));
 
         // The reference re-normalises the axis in place at each call; it settles at once.
-        let mut polar_axis = s.geometry.polar;
+        let mut polar_axis = s.detector.lab.polar;
         for _ in 0..4 {
             polar_axis = unitize(polar_axis).0;
         }
         let sources = s
+            .beam
             .sources
             .iter()
             .map(|src| {
@@ -218,30 +207,25 @@ impl<'a> Plan<'a> {
             })
             .collect();
 
-        let table = s.hkl.as_deref().filter(|t| t.count != 0).map(|t| {
+        let table = s.crystal.hkl.as_deref().filter(|t| t.count != 0).map(|t| {
             let (eh, ek, el) = t.extents();
             (t.data(), [t.h_min as f64, t.k_min as f64, t.l_min as f64], [eh as f64, ek as f64, el as f64])
         });
-        let f_mode = match (table.is_some(), s.interpolate) {
-            (false, _) => F_CONST,
-            (true, false) => F_TABLE,
-            (true, true) => F_INTERP,
-        };
-        let shape_code = match s.shape {
-            Shape::Square => SQUARE,
-            Shape::Round => ROUND,
-            Shape::Gauss => GAUSS,
-            Shape::Tophat => TOPHAT,
+        let f_mode = match (table.is_some(), s.crystal.interpolate) {
+            (false, _) => FMode::Const,
+            (true, false) => FMode::Table,
+            (true, true) => FMode::Interp,
         };
         let mut plan = Plan {
             s,
+            panel: s.panel(),
             shape: LatticeShape {
-                shape: s.shape,
-                n: s.n_cells,
-                fudge: s.fudge,
-                a_star: s.lattice.a_star,
-                b_star: s.lattice.b_star,
-                c_star: s.lattice.c_star,
+                shape: s.crystal.shape,
+                n: s.crystal.n_cells,
+                fudge: s.crystal.fudge,
+                a_star: s.crystal.lattice.a_star,
+                b_star: s.crystal.lattice.b_star,
+                c_star: s.crystal.lattice.c_star,
             },
             orient_first,
             orient_rest,
@@ -251,15 +235,14 @@ impl<'a> Plan<'a> {
             fixed,
             isa,
             // The corrected mode weights each layer's contributions by its own capture fraction.
-            weight_thick: s.oversample_thick || (fixed && s.thickness.layers > 1),
-            weight_polar: s.oversample_polar,
-            weight_omega: s.oversample_omega,
-            water_step: if fixed && s.water_size > 0.0 { s.i_bg / (R_E_SQR * s.fluence) } else { 0.0 },
+            weight_thick: s.sampling.oversample_thick || (fixed && s.sampling.thickness.layers > 1),
+            weight_polar: s.sampling.oversample_polar,
+            weight_omega: s.sampling.oversample_omega,
+            water_step: if fixed && s.water.size_m > 0.0 { s.water.i_bg / (R_E_SQR * s.beam.fluence) } else { 0.0 },
             table,
-            shape_code,
             f_mode,
             cheb3: {
-                let [na, nb, nc] = s.n_cells;
+                let [na, nb, nc] = s.crystal.n_cells;
                 (na == nb && nb == nc && na > 1.0 && na <= CHEBYSHEV_MAX_N).then_some(na as usize)
             },
         };
@@ -275,13 +258,13 @@ impl<'a> Plan<'a> {
     /// The first pixel in serial order where some source passes the resolution cut.
     fn find_first_sweep_pixel(&self) -> Option<usize> {
         let s = self.s;
-        let f = s.geometry.fpixels;
-        for spixel in s.roi[2]..=s.roi[3] {
-            for fpixel in s.roi[0]..=s.roi[1] {
-                if !s.renders(fpixel, spixel) {
+        let f = self.panel.geometry.fpixels;
+        for spixel in self.panel.roi[2]..=self.panel.roi[3] {
+            for fpixel in self.panel.roi[0]..=self.panel.roi[1] {
+                if !self.panel.renders(fpixel, spixel) {
                     continue;
                 }
-                if s.dmin <= 0.0 || self.any_source_passes_dmin(fpixel, spixel) {
+                if s.sampling.dmin <= 0.0 || self.any_source_passes_dmin(fpixel, spixel) {
                     return Some(spixel * f + fpixel);
                 }
             }
@@ -291,9 +274,9 @@ impl<'a> Plan<'a> {
 
     fn any_source_passes_dmin(&self, fpixel: usize, spixel: usize) -> bool {
         let s = self.s;
-        for layer in 0..s.thickness.layers {
-            for sub_s in 0..s.oversample {
-                for sub_f in 0..s.oversample {
+        for layer in 0..s.sampling.thickness.layers {
+            for sub_s in 0..s.sampling.oversample {
+                for sub_f in 0..s.sampling.oversample {
                     let (d, _) = unitize(self.position(fpixel, spixel, sub_f, sub_s, layer));
                     for src in &self.sources {
                         let sv = [
@@ -302,7 +285,7 @@ impl<'a> Plan<'a> {
                             (d[2] - src.incident[2]) / src.lambda,
                         ];
                         let stol = 0.5 * dot(sv, sv).sqrt();
-                        if !(stol > 0.0 && s.dmin > 0.5 / stol) {
+                        if !(stol > 0.0 && s.sampling.dmin > 0.5 / stol) {
                             return true;
                         }
                     }
@@ -316,14 +299,14 @@ impl<'a> Plan<'a> {
     #[inline(always)]
     fn position(&self, fpixel: usize, spixel: usize, sub_f: usize, sub_s: usize, layer: usize) -> V3 {
         let s = self.s;
-        let g = &s.geometry;
-        let os = s.oversample;
+        let g = &self.panel.geometry;
+        let os = s.sampling.oversample;
         let sub = g.pixel_size / os as f64;
         let fdet = sub * (fpixel * os + sub_f) as f64 + sub / 2.0;
         let sdet = sub * (spixel * os + sub_s) as f64 + sub / 2.0;
-        let odet = layer as f64 * s.thickness.step;
+        let odet = layer as f64 * s.sampling.thickness.step;
         let mut p: V3 = std::array::from_fn(|i| fdet * g.fdet[i] + sdet * g.sdet[i] + odet * g.odet[i] + g.pix0[i]);
-        if s.curved {
+        if self.panel.curved {
             let v = [g.distance * g.beam[0], g.distance * g.beam[1], g.distance * g.beam[2]];
             let v = rotate_axis(v, g.sdet, p[1] / g.distance);
             p = rotate_axis(v, g.fdet, p[2] / g.distance);
@@ -334,7 +317,7 @@ impl<'a> Plan<'a> {
     /// Render `L::N` adjacent pixels of row `spixel` starting at `f0`; lanes outside `valid`
     /// are computed but must not be used.
     #[inline(always)]
-    fn group<L: Lanes, T: Tracer, const SH: u8, const FM: u8>(
+    fn group<L: Lanes, T: Tracer, SH: ShapeKind, FM: FModeKind>(
         &self,
         spixel: usize,
         f0: usize,
@@ -343,51 +326,51 @@ impl<'a> Plan<'a> {
         tr: &mut T,
     ) -> GroupOut<L> {
         let s = self.s;
-        let g = &s.geometry;
+        let g = &self.panel.geometry;
         let fixed = self.fixed;
-        let os = s.oversample;
+        let os = s.sampling.oversample;
         let sub = g.pixel_size / os as f64;
         let nsrc = self.sources.len();
-        let domains = s.mosaic_umats.len();
-        let phisteps = s.phi.count;
+        let domains = s.crystal.mosaic_umats.len();
+        let phisteps = s.sampling.phi.count;
         let nsteps = phisteps * domains;
         let (wt, wp, wo) = (self.weight_thick, self.weight_polar, self.weight_omega);
         let compounding = !fixed && (wt || wp || wo);
-        let water = s.water_size != 0.0;
-        let dmin = s.dmin;
-        let skip_polar = fixed && s.nopolar;
+        let water = s.water.size_m != 0.0;
+        let dmin = s.sampling.dmin;
+        let skip_polar = fixed && s.beam.nopolar;
         let fpixels = g.fpixels;
-        let [na, nb, nc] = s.n_cells;
+        let [na, nb, nc] = s.crystal.n_cells;
         let zero = L::splat(0.0);
         let one = L::splat(1.0);
 
         let mut out_of_range = [u64::MAX; 16];
-        let mut interp_on: L::M = if FM == F_INTERP && mode != Interp::Nearest { valid } else { L::mask_from_fn(|_| false) };
+        let mut interp_on: L::M = if FM::MODE == FMode::Interp && mode != Interp::Nearest { valid } else { L::mask_from_fn(|_| false) };
         let mut first_mask: L::M = match self.first_sweep_pixel {
             Some(p) if p / fpixels == spixel && p % fpixels >= f0 && p % fpixels < f0 + L::N => {
                 L::and(L::mask_from_fn(|j| f0 + j == p % fpixels), valid)
             }
             _ => L::mask_from_fn(|_| false),
         };
-        let mut i_sum = L::splat(if fixed { 0.0 } else { s.i_bg });
-        let mut polar = L::splat(if s.nopolar { 1.0 } else { 0.0 });
+        let mut i_sum = L::splat(if fixed { 0.0 } else { s.water.i_bg });
+        let mut polar = L::splat(if s.beam.nopolar { 1.0 } else { 0.0 });
         let mut omega = zero;
         let mut omega_sum = zero;
         let mut capture = zero;
         let fbase = L::from_fn(|j| ((f0 + j) * os) as f64);
         if T::ON {
             tr.record::<L>("pixel", &[L::from_fn(|j| (f0 + j) as f64), L::splat(spixel as f64)]);
-            tr.record::<L>("I_bg", &[L::splat(s.i_bg)]);
+            tr.record::<L>("I_bg", &[L::splat(s.water.i_bg)]);
         }
 
-        for layer in 0..s.thickness.layers {
-            capture = L::splat(if s.thickness.thickness == 0.0 { 1.0 } else { 0.0 });
-            let odet = layer as f64 * s.thickness.step;
+        for layer in 0..s.sampling.thickness.layers {
+            capture = L::splat(if s.sampling.thickness.thickness == 0.0 { 1.0 } else { 0.0 });
+            let odet = layer as f64 * s.sampling.thickness.step;
             for sub_s in 0..os {
                 let sdet = sub * (spixel * os + sub_s) as f64 + sub / 2.0;
                 for sub_f in 0..os {
                     let first_sub = layer == 0 && sub_s == 0 && sub_f == 0;
-                    let p: [L::F; 3] = if s.curved {
+                    let p: [L::F; 3] = if self.panel.curved {
                         let ps: Vec<V3> = (0..L::N).map(|j| self.position(f0 + j, spixel, sub_f, sub_s, layer)).collect();
                         [L::from_fn(|j| ps[j][0]), L::from_fn(|j| ps[j][1]), L::from_fn(|j| ps[j][2])]
                     } else {
@@ -407,7 +390,7 @@ impl<'a> Plan<'a> {
                         [L::mul(p[0], inv), L::mul(p[1], inv), L::mul(p[2], inv)]
                     };
                     if first_sub || wo {
-                        omega = if s.point_pixel {
+                        omega = if self.panel.point_pixel {
                             L::div(L::div(one, r), r)
                         } else {
                             let px2 = L::splat(g.pixel_size * g.pixel_size);
@@ -415,10 +398,10 @@ impl<'a> Plan<'a> {
                         };
                     }
                     omega_sum = L::add(omega_sum, omega);
-                    let need_capture = if s.oversample_thick { L::mask_from_fn(|_| true) } else { L::eq(capture, zero) };
+                    let need_capture = if s.sampling.oversample_thick { L::mask_from_fn(|_| true) } else { L::eq(capture, zero) };
                     if L::any(need_capture) {
                         let parallax = dot_const::<L>(&d, g.odet);
-                        let (t, mu) = (s.thickness.step, s.thickness.mu);
+                        let (t, mu) = (s.sampling.thickness.step, s.sampling.thickness.mu);
                         let fresh = L::from_fn(|j| {
                             let par = L::lane(parallax, j);
                             (-(layer as f64) * t * mu / par).exp() - (-((layer + 1) as f64) * t * mu / par).exp()
@@ -465,7 +448,7 @@ impl<'a> Plan<'a> {
                         }
                         let need_polar = if skip_polar {
                             L::mask_from_fn(|_| false)
-                        } else if s.oversample_polar {
+                        } else if s.sampling.oversample_polar {
                             active
                         } else {
                             L::and(L::eq(polar, zero), active)
@@ -502,11 +485,11 @@ impl<'a> Plan<'a> {
 
                             // F_cell first where it does not depend on the lattice factor: a
                             // sparse table with default_F 0 then skips most lattice factors.
-                            let mut f_cell = L::splat(s.default_f);
-                            if FM == F_TABLE {
+                            let mut f_cell = L::splat(s.crystal.default_f);
+                            if FM::MODE == FMode::Table {
                                 f_cell = self.lookup::<L>(h0, k0, l0, active);
                             }
-                            if FM == F_TABLE && !compounding && !water && !T::ON {
+                            if FM::MODE == FMode::Table && !compounding && !water && !T::ON {
                                 let contributes = L::andnot(active, L::eq(f_cell, zero));
                                 if !L::any(contributes) {
                                     continue;
@@ -514,7 +497,7 @@ impl<'a> Plan<'a> {
                             }
                             let fl = self.lattice::<L, SH>(h, k, l, h0, k0, l0);
                             if T::ON {
-                                tr.record::<L>(&format!("phi_deg{sctx}"), &[L::splat(s.phi.angle(step / domains) * RTD)]);
+                                tr.record::<L>(&format!("phi_deg{sctx}"), &[L::splat(s.sampling.phi.angle(step / domains) * RTD)]);
                                 tr.record::<L>(&format!("a{sctx}"), &o[0..3]);
                                 tr.record::<L>(&format!("b{sctx}"), &o[3..6]);
                                 tr.record::<L>(&format!("c{sctx}"), &o[6..9]);
@@ -522,17 +505,17 @@ impl<'a> Plan<'a> {
                                 tr.record::<L>(&format!("hkl0{sctx}"), &[h0, k0, l0]);
                                 let axis = |x, x0, n: f64| if n > 1.0 { self.lattice_axis::<L>(x, x0, n, true) } else { one };
                                 let axes = [axis(h, h0, na), axis(k, k0, nb), axis(l, l0, nc)];
-                                if SH == SQUARE {
+                                if SH::SHAPE == Shape::Square {
                                     tr.record::<L>(&format!("F_latt_abc{sctx}"), &axes);
                                 }
-                                let signed = if SH == SQUARE && !L::EXACT { L::mul(L::mul(axes[0], axes[1]), axes[2]) } else { fl };
+                                let signed = if SH::SHAPE == Shape::Square && !L::EXACT { L::mul(L::mul(axes[0], axes[1]), axes[2]) } else { fl };
                                 tr.record::<L>(&format!("F_latt{sctx}"), &[signed]);
                             }
                             // The reference skips a step whose lattice factor is exactly 0.
                             let reach = if water { active } else { L::andnot(active, L::eq(fl, zero)) };
                             // Lanes a resolution cut removed must not add anything.
                             let masked = dmin > 0.0;
-                            if FM == F_INTERP {
+                            if FM::MODE == FMode::Interp {
                                 f_cell = self.interpolated::<L>(h, k, l, h0, k0, l0, reach, &mut interp_on, mode, ordinal, &mut out_of_range);
                             }
                             let contribution = L::mul(L::mul(L::mul(f_cell, f_cell), fl), fl);
@@ -578,7 +561,7 @@ impl<'a> Plan<'a> {
             }
         }
 
-        let mut test = L::div(L::mul(L::splat(R_E_SQR * s.fluence), i_sum), L::splat(s.steps as f64));
+        let mut test = L::div(L::mul(L::splat(R_E_SQR * s.beam.fluence), i_sum), L::splat(s.sampling.steps as f64));
         if !wt {
             test = L::mul(test, capture);
         }
@@ -591,9 +574,9 @@ impl<'a> Plan<'a> {
         let value = L::add(zero, test);
         if T::ON {
             tr.record::<L>("I", &[i_sum]);
-            tr.record::<L>("steps", &[L::splat(s.steps as f64)]);
+            tr.record::<L>("steps", &[L::splat(s.sampling.steps as f64)]);
             tr.record::<L>("r_e_sqr", &[L::splat(R_E_SQR)]);
-            tr.record::<L>("fluence", &[L::splat(s.fluence)]);
+            tr.record::<L>("fluence", &[L::splat(s.beam.fluence)]);
             tr.record::<L>("capture_fraction", &[capture]);
             tr.record::<L>("polar", &[polar]);
             tr.record::<L>("omega", &[omega]);
@@ -605,7 +588,7 @@ impl<'a> Plan<'a> {
     /// Kahn polarization factor for each lane's diffracted direction.
     #[inline(always)]
     fn polarization<L: Lanes>(&self, src: &Src, d: [L::F; 3]) -> L::F {
-        let k = self.s.polarization;
+        let k = self.s.beam.polarization;
         if L::EXACT {
             return L::from_fn(|j| {
                 polarization_factor(k, src.incident, [L::lane(d[0], j), L::lane(d[1], j), L::lane(d[2], j)], self.polar_axis)
@@ -667,8 +650,8 @@ impl<'a> Plan<'a> {
 
     /// F_latt for the crystal shape.
     #[inline(always)]
-    fn lattice<L: Lanes, const SH: u8>(&self, h: L::F, k: L::F, l: L::F, h0: L::F, k0: L::F, l0: L::F) -> L::F {
-        let [na, nb, nc] = self.s.n_cells;
+    fn lattice<L: Lanes, SH: ShapeKind>(&self, h: L::F, k: L::F, l: L::F, h0: L::F, k0: L::F, l0: L::F) -> L::F {
+        let [na, nb, nc] = self.s.crystal.n_cells;
         if L::EXACT {
             return L::from_fn(|j| {
                 let x = |v: L::F| L::lane(v, j);
@@ -676,8 +659,8 @@ impl<'a> Plan<'a> {
             });
         }
         let one = L::splat(1.0);
-        match SH {
-            SQUARE => {
+        match SH::SHAPE {
+            Shape::Square => {
                 if let Some(n) = self.cheb3 {
                     // Equal N on every axis: three recurrences in lockstep overlap their latency.
                     let t = [two_cospi::<L>(h, h0), two_cospi::<L>(k, k0), two_cospi::<L>(l, l0)];
@@ -696,7 +679,7 @@ impl<'a> Plan<'a> {
                 }
                 f
             }
-            ROUND => {
+            Shape::Round => {
                 let (dh, dk, dl) = (L::sub(h, h0), L::sub(k, k0), L::sub(l, l0));
                 let hrad_sqr = L::add(L::add(radius_term::<L>(dh, na), radius_term::<L>(dk, nb)), radius_term::<L>(dl, nc));
                 let y = L::sqrt(L::mul(hrad_sqr, L::splat(self.shape.fudge)));
@@ -724,7 +707,7 @@ impl<'a> Plan<'a> {
                     L::splat(nc),
                 );
                 let nnn = L::splat(na * nb * nc);
-                if SH == GAUSS {
+                if SH::SHAPE == Shape::Gauss {
                     let arg = L::mul(L::div(rad_star_sqr, L::splat(0.63)), L::splat(sh.fudge));
                     L::mul(nnn, L::from_fn(|j| (-L::lane(arg, j)).exp()))
                 } else {
@@ -738,7 +721,7 @@ impl<'a> Plan<'a> {
     /// Nearest-neighbour F for lanes `m` with indices inside the table; default_F elsewhere.
     #[inline(always)]
     fn lookup<L: Lanes>(&self, h0: L::F, k0: L::F, l0: L::F, m: L::M) -> L::F {
-        let default = L::splat(self.s.default_f);
+        let default = L::splat(self.s.crystal.default_f);
         let Some((data, min, ext)) = self.table else { return default };
         let zero = L::splat(0.0);
         let (dh, dk, dl) = (L::sub(h0, L::splat(min[0])), L::sub(k0, L::splat(min[1])), L::sub(l0, L::splat(min[2])));
@@ -773,14 +756,14 @@ impl<'a> Plan<'a> {
         ordinal: u64,
         out_of_range: &mut [u64; 16],
     ) -> L::F {
-        let t = self.s.hkl.as_deref().expect("interpolation needs a table");
+        let t = self.s.crystal.hkl.as_deref().expect("interpolation needs a table");
         let mut on = [false; 16];
         let f = L::from_fn(|j| {
             let (x, y, z) = (L::lane(h, j), L::lane(k, j), L::lane(l, j));
-            let nearest = || t.get(L::lane(h0, j) as i32, L::lane(k0, j) as i32, L::lane(l0, j) as i32).unwrap_or(self.s.default_f);
+            let nearest = || t.get(L::lane(h0, j) as i32, L::lane(k0, j) as i32, L::lane(l0, j) as i32).unwrap_or(self.s.crystal.default_f);
             on[j] = L::mask_lane(*interp_on, j);
             if !L::mask_lane(reach, j) {
-                return self.s.default_f;
+                return self.s.crystal.default_f;
             }
             if !on[j] {
                 return nearest();
@@ -801,7 +784,7 @@ impl<'a> Plan<'a> {
     }
 
     fn base_interp(&self) -> Interp {
-        if !self.s.interpolate {
+        if !self.s.crystal.interpolate {
             Interp::Nearest
         } else if self.fixed {
             Interp::WhereInRange
@@ -814,10 +797,10 @@ impl<'a> Plan<'a> {
     /// sum and, with `stop_at_event`, the linear index of the row's first pixel that met an
     /// out-of-range interpolation point (pixels after it are left for a second pass).
     #[inline(always)]
-    fn row<L: Lanes, const SH: u8, const FM: u8>(&self, spixel: usize, row: &mut [f32], job: &RowJob<'_>) -> RowOut {
-        let s = self.s;
-        let f = s.geometry.fpixels;
-        let (x0, x1) = (s.roi[0], s.roi[1]);
+    fn row<L: Lanes, SH: ShapeKind, FM: FModeKind>(&self, spixel: usize, row: &mut [f32], job: &RowJob<'_>) -> RowOut {
+        let p = self.panel;
+        let f = p.geometry.fpixels;
+        let (x0, x1) = (p.roi[0], p.roi[1]);
         let mut out = RowOut { omega_sum: 0.0, first_event: None };
         let mut f0 = x0;
         while f0 <= x1 {
@@ -829,7 +812,7 @@ impl<'a> Plan<'a> {
             let lanes = L::N.min(x1 + 1 - f0);
             let mut use_lane = [false; 32];
             for (j, u) in use_lane.iter_mut().enumerate().take(lanes) {
-                *u = spixel * f + f0 + j >= job.from_idx && s.renders(f0 + j, spixel);
+                *u = spixel * f + f0 + j >= job.from_idx && p.renders(f0 + j, spixel);
             }
             let use_lane = |j: usize| use_lane[j];
             let valid = L::mask_from_fn(use_lane);
@@ -864,7 +847,7 @@ impl<'a> Plan<'a> {
     /// Render rows `rows` of `data` (the whole image, row-major); per-row solid-angle sums and
     /// first interpolation events.
     fn pass(&self, data: &mut [f32], rows: std::ops::RangeInclusive<usize>, job: &RowJob<'_>, ctl: &RenderControl) -> Result<Vec<RowOut>> {
-        let f = self.s.geometry.fpixels;
+        let f = self.panel.geometry.fpixels;
         let (r0, r1) = (*rows.start(), *rows.end());
         let row_fn = self.row_fn();
         data[r0 * f..(r1 + 1) * f]
@@ -885,8 +868,8 @@ impl<'a> Plan<'a> {
     /// Render the image into `data`; returns the total solid-angle sum and the pixel after
     /// which interpolation was switched off, if it was.
     fn render_into(&self, data: &mut [f32], ctl: &RenderControl) -> Result<(f64, Option<usize>)> {
-        let s = self.s;
-        let rows = s.roi[2]..=s.roi[3];
+        let p = self.panel;
+        let rows = p.roi[2]..=p.roi[3];
         let base = self.base_interp();
         if base != Interp::UntilOutOfRange {
             let job = RowJob { from_idx: 0, interp: base, first_event: None };
@@ -903,11 +886,11 @@ impl<'a> Plan<'a> {
             Some(p) => p,
             None => return Ok((out.iter().map(|r| r.omega_sum).sum(), None)),
         };
-        let f = s.geometry.fpixels;
+        let f = p.geometry.fpixels;
         let row_of_first = first / f;
         let job = RowJob { from_idx: first + 1, interp: Interp::Nearest, first_event: None };
-        let redo = self.pass(data, row_of_first..=s.roi[3], &job, ctl)?;
-        let k = row_of_first - s.roi[2];
+        let redo = self.pass(data, row_of_first..=p.roi[3], &job, ctl)?;
+        let k = row_of_first - p.roi[2];
         out[k].omega_sum += redo[0].omega_sum;
         out.truncate(k + 1);
         out.extend(redo.into_iter().skip(1));
@@ -916,27 +899,27 @@ impl<'a> Plan<'a> {
 
     /// Trace pixel (fast, slow) as the render computes it: its value and the trace lines.
     pub fn trace(&self, fpixel: usize, spixel: usize) -> Result<(f32, Vec<String>)> {
-        let s = self.s;
-        if fpixel >= s.geometry.fpixels || spixel >= s.geometry.spixels {
+        let p = self.panel;
+        if fpixel >= p.geometry.fpixels || spixel >= p.geometry.spixels {
             return Err(Error::Input(format!(
                 "pixel ({fpixel}, {spixel}) is outside the {}x{} detector",
-                s.geometry.fpixels, s.geometry.spixels
+                p.geometry.fpixels, p.geometry.spixels
             )));
         }
-        if !s.renders(fpixel, spixel) {
+        if !p.renders(fpixel, spixel) {
             return Ok((0.0, vec![format!("TRACE skipped {fpixel} {spixel}")]));
         }
         let mut lines = vec![format!("TRACE isa {}", self.isa.name())];
         let mut interp = self.base_interp();
         if interp == Interp::UntilOutOfRange {
             // Where the serial render would have switched interpolation off.
-            let mut scratch = vec![0f32; s.geometry.fpixels * s.geometry.spixels];
+            let mut scratch = vec![0f32; p.geometry.fpixels * p.geometry.spixels];
             let (_, first) = self.render_into(&mut scratch, &RenderControl::default())?;
             if let Some(first) = first {
-                if spixel * s.geometry.fpixels + fpixel > first {
+                if spixel * p.geometry.fpixels + fpixel > first {
                     interp = Interp::Nearest;
                 }
-                let f = s.geometry.fpixels;
+                let f = p.geometry.fpixels;
                 lines.push(format!("TRACE interpolation_off_after_pixel {} {}", first % f, first / f));
             }
         }
@@ -949,8 +932,8 @@ impl<'a> Plan<'a> {
 
     /// Trace through the same lane group, and so the same arithmetic, as the render.
     #[inline(always)]
-    fn trace_group<L: Lanes, const SH: u8, const FM: u8>(&self, fpixel: usize, spixel: usize, interp: Interp) -> (f32, Vec<String>) {
-        let x0 = self.s.roi[0];
+    fn trace_group<L: Lanes, SH: ShapeKind, FM: FModeKind>(&self, fpixel: usize, spixel: usize, interp: Interp) -> (f32, Vec<String>) {
+        let x0 = self.panel.roi[0];
         let f0 = x0 + (fpixel - x0) / L::N * L::N;
         let lane = fpixel - f0;
         let mut t = TextTrace { lane, lines: Vec::new() };
@@ -1084,11 +1067,11 @@ type TraceFn = unsafe fn(&Plan<'_>, usize, usize, Interp) -> (f32, Vec<String>);
 macro_rules! isa_entry_points {
     ($row:ident, $trace:ident, $lanes:ty, $($feature:literal)?) => {
         $(#[target_feature(enable = $feature)])?
-        unsafe fn $row<const SH: u8, const FM: u8>(p: &Plan<'_>, spixel: usize, row: &mut [f32], job: &RowJob<'_>) -> RowOut {
+        unsafe fn $row<SH: ShapeKind, FM: FModeKind>(p: &Plan<'_>, spixel: usize, row: &mut [f32], job: &RowJob<'_>) -> RowOut {
             p.row::<$lanes, SH, FM>(spixel, row, job)
         }
         $(#[target_feature(enable = $feature)])?
-        unsafe fn $trace<const SH: u8, const FM: u8>(p: &Plan<'_>, fpixel: usize, spixel: usize, interp: Interp) -> (f32, Vec<String>) {
+        unsafe fn $trace<SH: ShapeKind, FM: FModeKind>(p: &Plan<'_>, fpixel: usize, spixel: usize, interp: Interp) -> (f32, Vec<String>) {
             p.trace_group::<$lanes, SH, FM>(fpixel, spixel, interp)
         }
     };
@@ -1104,25 +1087,25 @@ isa_entry_points!(row_exact, trace_exact, Exact,);
 macro_rules! pick {
     ($f:ident, $sh:expr, $fm:expr) => {
         match ($sh, $fm) {
-            (SQUARE, F_CONST) => $f::<SQUARE, F_CONST> as _,
-            (SQUARE, F_TABLE) => $f::<SQUARE, F_TABLE> as _,
-            (SQUARE, _) => $f::<SQUARE, F_INTERP> as _,
-            (ROUND, F_CONST) => $f::<ROUND, F_CONST> as _,
-            (ROUND, F_TABLE) => $f::<ROUND, F_TABLE> as _,
-            (ROUND, _) => $f::<ROUND, F_INTERP> as _,
-            (GAUSS, F_CONST) => $f::<GAUSS, F_CONST> as _,
-            (GAUSS, F_TABLE) => $f::<GAUSS, F_TABLE> as _,
-            (GAUSS, _) => $f::<GAUSS, F_INTERP> as _,
-            (_, F_CONST) => $f::<TOPHAT, F_CONST> as _,
-            (_, F_TABLE) => $f::<TOPHAT, F_TABLE> as _,
-            (_, _) => $f::<TOPHAT, F_INTERP> as _,
+            (Shape::Square, FMode::Const) => $f::<SquareXtal, FConst> as _,
+            (Shape::Square, FMode::Table) => $f::<SquareXtal, FTable> as _,
+            (Shape::Square, FMode::Interp) => $f::<SquareXtal, FInterp> as _,
+            (Shape::Round, FMode::Const) => $f::<RoundXtal, FConst> as _,
+            (Shape::Round, FMode::Table) => $f::<RoundXtal, FTable> as _,
+            (Shape::Round, FMode::Interp) => $f::<RoundXtal, FInterp> as _,
+            (Shape::Gauss, FMode::Const) => $f::<GaussXtal, FConst> as _,
+            (Shape::Gauss, FMode::Table) => $f::<GaussXtal, FTable> as _,
+            (Shape::Gauss, FMode::Interp) => $f::<GaussXtal, FInterp> as _,
+            (Shape::Tophat, FMode::Const) => $f::<TophatXtal, FConst> as _,
+            (Shape::Tophat, FMode::Table) => $f::<TophatXtal, FTable> as _,
+            (Shape::Tophat, FMode::Interp) => $f::<TophatXtal, FInterp> as _,
         }
     };
 }
 
 impl Plan<'_> {
     fn row_fn(&self) -> RowFn {
-        let (sh, fm) = (self.shape_code, self.f_mode);
+        let (sh, fm) = (self.s.crystal.shape, self.f_mode);
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => pick!(row_avx512, sh, fm),
@@ -1134,7 +1117,7 @@ impl Plan<'_> {
     }
 
     fn trace_fn(&self) -> TraceFn {
-        let (sh, fm) = (self.shape_code, self.f_mode);
+        let (sh, fm) = (self.s.crystal.shape, self.f_mode);
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => pick!(trace_avx512, sh, fm),
@@ -1176,7 +1159,7 @@ pub fn render(s: &Setup, ctl: &RenderControl) -> Result<Image> {
 /// Render with a chosen instruction-set path.
 pub fn render_with(s: &Setup, isa: Isa, ctl: &RenderControl) -> Result<Image> {
     let plan = Plan::with_isa(s, isa);
-    let (f, n) = (s.geometry.fpixels, s.geometry.spixels);
+    let (f, n) = (s.panel().geometry.fpixels, s.panel().geometry.spixels);
     let mut data = vec![0f32; f * n];
     let (omega_sum, _) = plan.render_into(&mut data, ctl)?;
     Ok(Image { fpixels: f, spixels: n, data, omega_sum, isa: plan.isa })

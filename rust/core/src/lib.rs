@@ -13,6 +13,7 @@
 //! println!("{} pixels", image.data.len());
 //! ```
 
+pub mod beam;
 pub mod config;
 pub mod crystal;
 pub mod detector;
@@ -23,20 +24,25 @@ pub mod io;
 pub mod kernel;
 pub mod lattice;
 pub mod noise;
-pub mod output;
+pub mod response;
 pub mod rng;
+pub mod sampling;
 pub mod setup;
 pub mod simd;
 pub mod sources;
 pub mod stats;
+pub mod trace;
 pub mod vec3;
 
 pub use config::{BeamConfig, Config, CrystalConfig, DetectorConfig, SamplingConfig, Shape};
-pub use detector::{Convention, Pivot};
+pub use beam::Beam;
+pub use crystal::Crystal;
+pub use detector::{Convention, Detector, LabFrame, Panel, Pivot};
 pub use error::{Error, Result};
 pub use hkl::{HklEntries, HklTable};
 pub use kernel::{render, render_with, Image, Plan, RenderControl};
 pub use simd::Isa;
 pub use noise::{noise_image, Noise};
-pub use setup::Setup;
+pub use sampling::Sampling;
+pub use setup::{Setup, Water};
 pub use stats::{image_stats, max_pixel, Stats};

@@ -13,14 +13,14 @@ pub struct Noise {
 /// (the reference's `-seed`), continuing the random-number table the setup left behind.
 /// Pixels outside the window are 0; masked pixels inside it are drawn like any other.
 pub fn noise_image(setup: &Setup, image: &[f32], seed: i64) -> Noise {
-    let f = setup.geometry.fpixels;
+    let f = setup.panel().geometry.fpixels;
     let mut dev = Deviates::new(setup.rng.clone());
     let mut idum = -seed;
     let mut photons = vec![0f32; image.len()];
     let mut total = 0.0;
-    for spixel in 0..setup.geometry.spixels {
+    for spixel in 0..setup.panel().geometry.spixels {
         for fpixel in 0..f {
-            if setup.in_roi(fpixel, spixel) {
+            if setup.panel().in_roi(fpixel, spixel) {
                 let i = spixel * f + fpixel;
                 let n = dev.poidev(image[i], &mut idum);
                 total += n as f64;

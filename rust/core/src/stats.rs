@@ -29,15 +29,15 @@ pub struct Stats {
 /// in serial order among equals, as the reference finds it; rows are searched in parallel.
 pub fn max_pixel(setup: &Setup, image: &[f32]) -> (f64, f64, f64) {
     use rayon::prelude::*;
-    let f = setup.geometry.fpixels;
-    let [x0, x1, y0, y1] = setup.roi;
+    let f = setup.panel().geometry.fpixels;
+    let [x0, x1, y0, y1] = setup.panel().roi;
     // Per row: the first strict maximum above 0 (the reference's running max starts at 0).
     let best = (y0..=y1)
         .into_par_iter()
         .map(|spixel| {
             let mut best: Option<(f32, usize)> = None;
             for fpixel in x0..=x1 {
-                if !setup.renders(fpixel, spixel) {
+                if !setup.panel().renders(fpixel, spixel) {
                     continue;
                 }
                 let v = image[spixel * f + fpixel];
@@ -52,8 +52,8 @@ pub fn max_pixel(setup: &Setup, image: &[f32]) -> (f64, f64, f64) {
             (x, None) => x,
             (None, y) => y,
         });
-    let os = setup.oversample;
-    let sub = setup.geometry.pixel_size / os as f64;
+    let os = setup.sampling.oversample;
+    let sub = setup.panel().geometry.pixel_size / os as f64;
     match best {
         Some((v, spixel, fpixel)) => (
             v as f64,
@@ -66,8 +66,8 @@ pub fn max_pixel(setup: &Setup, image: &[f32]) -> (f64, f64, f64) {
 
 /// Statistics of `image` (row-major, fpixels per row) rendered with `setup`.
 pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
-    let f = setup.geometry.fpixels;
-    let [x0, x1, y0, y1] = setup.roi;
+    let f = setup.panel().geometry.fpixels;
+    let [x0, x1, y0, y1] = setup.panel().roi;
     let mut st = Stats::default();
     (st.max_i, st.max_i_x, st.max_i_y) = max_pixel(setup, image);
     // Serial sums in the reference's order: the printed values and the PGM scale depend on them.
@@ -75,7 +75,7 @@ pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
     for spixel in y0..=y1 {
         let row = &image[spixel * f..(spixel + 1) * f];
         for (fpixel, &v) in row.iter().enumerate().take(x1 + 1).skip(x0) {
-            if !setup.renders(fpixel, spixel) {
+            if !setup.panel().renders(fpixel, spixel) {
                 continue;
             }
             sum += v as f64;
@@ -97,6 +97,6 @@ pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
         }
     }
     st.rmsd = (dev / (m.max(2) - 1) as f64).sqrt();
-    st.solid_angle_sr = omega_sum / setup.steps as f64;
+    st.solid_angle_sr = omega_sum / setup.sampling.steps as f64;
     st
 }

@@ -3,13 +3,14 @@
 //! Inputs are copied into owned Rust data, then the render runs with the GIL released on a
 //! worker thread while the calling thread watches for Ctrl-C and reports progress.
 
+mod views;
+
 use nanobragg_core as core;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -199,7 +200,7 @@ fn int_pixels<'py>(
     adc: f64,
 ) -> PyResult<Bound<'py, PyArray2<u16>>> {
     let (data, width) = block_args(&block)?;
-    let out = py.detach(|| core::output::int_pixels(data, width, row0, roi, scale, adc));
+    let out = py.detach(|| core::response::int_pixels(data, width, row0, roi, scale, adc));
     Ok(pixels2(py, out, width))
 }
 
@@ -213,7 +214,7 @@ fn noise_pixels<'py>(
     adc: f64,
 ) -> PyResult<(Bound<'py, PyArray2<u16>>, usize)> {
     let (data, width) = block_args(&block)?;
-    let (out, over) = py.detach(|| core::output::noise_pixels(data, width, row0, roi, adc));
+    let (out, over) = py.detach(|| core::response::noise_pixels(data, width, row0, roi, adc));
     Ok((pixels2(py, out, width), over))
 }
 
@@ -227,8 +228,31 @@ fn pgm_pixels<'py>(
     scale: f64,
 ) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let (data, width) = block_args(&block)?;
-    let out = py.detach(|| core::output::pgm_pixels(data, width, row0, roi, scale));
+    let out = py.detach(|| core::response::pgm_pixels(data, width, row0, roi, scale));
     Ok(pixels2(py, out, width))
+}
+
+/// Whole photon counts (nearest integer, ties to even, clamped to [0, saturation], NaN 0).
+#[pyfunction]
+fn count_pixels<'py>(py: Python<'py>, values: PyReadonlyArray2<'py, f64>, saturation: u32) -> PyResult<Bound<'py, PyArray2<u32>>> {
+    let width = values.shape()[1];
+    let data = values.as_slice().map_err(|_| NanoBraggError::new_err("values must be C-contiguous"))?;
+    let out = py.detach(|| core::response::count_pixels(data, saturation));
+    Ok(pixels2(py, out, width))
+}
+
+/// Noise-image pixels of values first rounded to whole photons, and the overload count.
+#[pyfunction]
+fn rounded_noise_pixels<'py>(
+    py: Python<'py>,
+    block: PyReadonlyArray2<'py, f32>,
+    row0: usize,
+    roi: [usize; 4],
+    adc: f64,
+) -> PyResult<(Bound<'py, PyArray2<u16>>, usize)> {
+    let (data, width) = block_args(&block)?;
+    let (out, over) = py.detach(|| core::response::rounded_noise_pixels(data, width, row0, roi, adc));
+    Ok((pixels2(py, out, width), over))
 }
 
 /// Check a configuration dictionary; raises ConfigError naming the field.
@@ -265,18 +289,19 @@ fn supported_isas() -> Vec<&'static str> {
 #[pyclass(module = "nanobragg_rs._core", frozen)]
 struct Simulation {
     setup: Arc<core::Setup>,
+    view: Py<views::Setup>,
 }
 
 fn image_array<'py>(py: Python<'py>, s: &core::Setup, data: Vec<f32>) -> Bound<'py, PyArray2<f32>> {
-    Array2::from_shape_vec((s.geometry.spixels, s.geometry.fpixels), data).expect("image shape").into_pyarray(py)
+    Array2::from_shape_vec((s.panel().geometry.spixels, s.panel().geometry.fpixels), data).expect("image shape").into_pyarray(py)
 }
 
 fn image_slice<'a>(s: &core::Setup, image: &'a PyReadonlyArray2<'_, f32>) -> PyResult<&'a [f32]> {
     let shape = image.shape();
-    if shape != [s.geometry.spixels, s.geometry.fpixels] {
+    if shape != [s.panel().geometry.spixels, s.panel().geometry.fpixels] {
         return Err(NanoBraggError::new_err(format!(
             "image has shape {:?}, the detector is ({}, {})",
-            shape, s.geometry.spixels, s.geometry.fpixels
+            shape, s.panel().geometry.spixels, s.panel().geometry.fpixels
         )));
     }
     image.as_slice().map_err(|_| NanoBraggError::new_err("image must be C-contiguous"))
@@ -288,11 +313,12 @@ impl Simulation {
     /// value per detector pixel in row-major order; 0 skips the pixel).
     #[new]
     #[pyo3(signature = (config, hkl = None, mask = None))]
-    fn new(config: &Bound<'_, PyAny>, hkl: Option<&HklTable>, mask: Option<PyReadonlyArray1<'_, u16>>) -> PyResult<Self> {
+    fn new(py: Python<'_>, config: &Bound<'_, PyAny>, hkl: Option<&HklTable>, mask: Option<PyReadonlyArray1<'_, u16>>) -> PyResult<Self> {
         let config = config_from(config)?;
         let mask: Option<Arc<[u16]>> = mask.map(|m| m.as_array().iter().copied().collect());
         let setup = core::Setup::new(&config, hkl.map(|t| t.inner.clone()), mask).map_err(to_py)?;
-        Ok(Simulation { setup: Arc::new(setup) })
+        let view = Py::new(py, views::setup_view(py, &setup)?)?;
+        Ok(Simulation { setup: Arc::new(setup), view })
     }
 
     /// Render the float image (photons per pixel), shape (spixels, fpixels). `threads` sets
@@ -346,19 +372,16 @@ impl Simulation {
         py.detach(move || core::Plan::with_isa(&setup, isa).trace(fpixel, spixel)).map_err(to_py)
     }
 
-    /// Everything derived from the configuration (geometry, lattice, sources, steps...).
+    /// Everything derived from the configuration, one typed part per stage.
     #[getter]
-    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let d = pythonize::pythonize(py, self.setup.as_ref())?;
-        let header = pythonize::pythonize(py, &core::setup::header_values(&self.setup))?;
-        d.cast::<PyDict>()?.set_item("header", header)?;
-        Ok(d)
+    fn setup(&self, py: Python<'_>) -> Py<views::Setup> {
+        self.view.clone_ref(py)
     }
 
     /// (spixels, fpixels).
     #[getter]
     fn shape(&self) -> (usize, usize) {
-        (self.setup.geometry.spixels, self.setup.geometry.fpixels)
+        (self.setup.panel().geometry.spixels, self.setup.panel().geometry.fpixels)
     }
 }
 
@@ -377,5 +400,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(int_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(noise_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(pgm_pixels, m)?)?;
+    m.add_function(wrap_pyfunction!(count_pixels, m)?)?;
+    m.add_function(wrap_pyfunction!(rounded_noise_pixels, m)?)?;
+    views::add_classes(m)?;
     Ok(())
 }

@@ -1,7 +1,11 @@
-//! The reference's conversions of the float image into its integer, noise and PGM images.
+//! The response stage: what the detector records from the photons that reach it, the ADC
+//! offset, clamping and rounding of the reference's integer, noise and PGM images and of the
+//! data sets' photon counts. Every writer goes through here; the detector's point-spread
+//! function, gain and readout noise belong here too.
 //!
-//! Each works on a block of whole rows (so a writer can stream an image in blocks), in
-//! parallel over rows, with the reference's rounding; pixels outside the rendered window are 0.
+//! Each conversion works on a block of whole rows (so a writer can stream an image in blocks),
+//! in parallel over rows, with the reference's rounding; pixels outside the rendered window
+//! are 0.
 
 use rayon::prelude::*;
 
@@ -74,6 +78,23 @@ pub fn pgm_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64
     })
 }
 
+/// Whole photon counts: rounded to the nearest integer (ties to even), clamped to
+/// [0, saturation]; a NaN becomes 0. The data sets' frames (no rescaling, so frames compare).
+pub fn count_pixels(values: &[f64], saturation: u32) -> Vec<u32> {
+    let top = saturation as f64;
+    values
+        .par_iter()
+        .map(|&v| if v.is_nan() { 0 } else { v.round_ties_even().clamp(0.0, top) as u32 })
+        .collect()
+}
+
+/// `-noisefile` pixels of values rounded first to whole photons (ties to even): the data
+/// sets' SMV frames, whose values are expected photons or Poisson counts.
+pub fn rounded_noise_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64) -> (Vec<u16>, usize) {
+    let rounded: Vec<f32> = block.par_iter().map(|v| v.round_ties_even()).collect();
+    noise_pixels(&rounded, width, row0, roi, adc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +111,8 @@ mod tests {
         assert_eq!(pgm_pixels(&img, 3, 0, roi, 100.0), vec![49, 150, 255, 0, 0, 225]);
         // A block's row offset moves the window.
         assert_eq!(int_pixels(&img[3..], 3, 5, [0, 2, 0, 4], 1.0, 0.0), vec![0, 0, 0]);
+        assert_eq!(count_pixels(&[0.5, 1.5, 2.5, -4.0, f64::NAN, 1e12], 1000), vec![0, 2, 2, 0, 0, 1000]);
+        let (r, _) = rounded_noise_pixels(&[0.5, 1.5, 2.5], 3, 0, [0, 2, 0, 0], 40.0);
+        assert_eq!(r, vec![40, 42, 42]);
     }
 }
