@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::lattice::{f_latt, polarization_factor, sincg, LatticeShape};
 use crate::detector::Panel;
 use crate::setup::{Setup, R_E_SQR, RTD};
-use crate::simd::{cospi, sinpi, Exact, Isa, Lanes, Scalar};
+use crate::simd::{cospi, sinpi, Exact, Isa, Lanes, Scalar, V};
 pub use crate::trace::{NoTrace, TextTrace, Tracer};
 use crate::vec3::{cross, dot, mat_vec, rotate_axis, unitize, V3};
 use rayon::prelude::*;
@@ -374,13 +374,8 @@ impl<'a> Plan<'a> {
                         let ps: Vec<V3> = (0..L::N).map(|j| self.position(f0 + j, spixel, sub_f, sub_s, layer)).collect();
                         [L::from_fn(|j| ps[j][0]), L::from_fn(|j| ps[j][1]), L::from_fn(|j| ps[j][2])]
                     } else {
-                        let fdet = L::add(L::mul(L::splat(sub), L::add(fbase, L::splat(sub_f as f64))), L::splat(sub / 2.0));
-                        each3!(|i| {
-                            L::add(
-                                L::add(L::add(L::mul(fdet, L::splat(g.fdet[i])), L::splat(sdet * g.sdet[i])), L::splat(odet * g.odet[i])),
-                                L::splat(g.pix0[i]),
-                            )
-                        })
+                        let fdet = V::<L>::splat(sub) * (V(fbase) + sub_f as f64) + sub / 2.0;
+                        each3!(|i| (fdet * g.fdet[i] + sdet * g.sdet[i] + odet * g.odet[i] + g.pix0[i]).0)
                     };
                     let r = L::sqrt(norm_sqr::<L>(&p));
                     let mut d = if L::EXACT {
@@ -390,11 +385,11 @@ impl<'a> Plan<'a> {
                         [L::mul(p[0], inv), L::mul(p[1], inv), L::mul(p[2], inv)]
                     };
                     if first_sub || wo {
+                        let rv = V::<L>(r);
                         omega = if self.panel.point_pixel {
-                            L::div(L::div(one, r), r)
+                            (V(one) / rv / rv).0
                         } else {
-                            let px2 = L::splat(g.pixel_size * g.pixel_size);
-                            L::div(L::mul(L::div(L::div(px2, r), r), L::splat(g.close_distance)), r)
+                            (V::<L>::splat(g.pixel_size * g.pixel_size) / rv / rv * g.close_distance / rv).0
                         };
                     }
                     omega_sum = L::add(omega_sum, omega);
@@ -518,7 +513,8 @@ impl<'a> Plan<'a> {
                             if FM::MODE == FMode::Interp {
                                 f_cell = self.interpolated::<L>(h, k, l, h0, k0, l0, reach, &mut interp_on, mode, ordinal, &mut out_of_range);
                             }
-                            let contribution = L::mul(L::mul(L::mul(f_cell, f_cell), fl), fl);
+                            let (f, fl) = (V::<L>(f_cell), V::<L>(fl));
+                            let contribution = (f * f * fl * fl).0;
                             if fixed {
                                 let mut c = if water { L::add(contribution, L::splat(self.water_step)) } else { contribution };
                                 if wt {
@@ -561,7 +557,7 @@ impl<'a> Plan<'a> {
             }
         }
 
-        let mut test = L::div(L::mul(L::splat(R_E_SQR * s.beam.fluence), i_sum), L::splat(s.sampling.steps as f64));
+        let mut test = (V::<L>::splat(R_E_SQR * s.beam.fluence) * V(i_sum) / s.sampling.steps as f64).0;
         if !wt {
             test = L::mul(test, capture);
         }
@@ -594,20 +590,20 @@ impl<'a> Plan<'a> {
                 polarization_factor(k, src.incident, [L::lane(d[0], j), L::lane(d[1], j), L::lane(d[2], j)], self.polar_axis)
             });
         }
-        let c = dot_const::<L>(&d, src.inc_unit);
-        let c2 = L::mul(c, c);
-        let s2 = L::sub(L::splat(1.0), c2);
-        let one = L::splat(1.0);
+        let c = V::<L>(dot_const::<L>(&d, src.inc_unit));
+        let c2 = c * c;
+        let one = V::<L>::splat(1.0);
+        let s2 = one - c2;
         let cos2psi = if k != 0.0 {
             // psi = -atan2(d·B, d·E), so cos 2psi = (e² - b²)/(e² + b²), no trigonometry.
-            let (b, e) = (dot_const::<L>(&d, src.b_axis), dot_const::<L>(&d, src.e_axis));
-            let (b2, e2) = (L::mul(b, b), L::mul(e, e));
-            let den = L::add(e2, b2);
-            L::select(L::eq(den, L::splat(0.0)), one, L::div(L::sub(e2, b2), den))
+            let (b, e) = (V::<L>(dot_const::<L>(&d, src.b_axis)), V::<L>(dot_const::<L>(&d, src.e_axis)));
+            let (b2, e2) = (b * b, e * e);
+            let den = e2 + b2;
+            V(L::select(L::eq(den.0, L::splat(0.0)), one.0, ((e2 - b2) / den).0))
         } else {
             one
         };
-        L::mul(L::splat(0.5), L::sub(L::add(one, c2), L::mul(L::mul(L::splat(k), cos2psi), s2)))
+        (V::<L>::splat(0.5) * ((one + c2) - V::splat(k) * cos2psi * s2)).0
     }
 
     /// sin(N π x)/sin(π x) for one axis, N > 1, up to its sign, which the square removes
@@ -681,31 +677,23 @@ impl<'a> Plan<'a> {
             }
             Shape::Round => {
                 let (dh, dk, dl) = (L::sub(h, h0), L::sub(k, k0), L::sub(l, l0));
-                let hrad_sqr = L::add(L::add(radius_term::<L>(dh, na), radius_term::<L>(dk, nb)), radius_term::<L>(dl, nc));
-                let y = L::sqrt(L::mul(hrad_sqr, L::splat(self.shape.fudge)));
+                let hrad_sqr = radius_term::<L>(dh, na) + radius_term::<L>(dk, nb) + radius_term::<L>(dl, nc);
+                let y = L::sqrt((hrad_sqr * self.shape.fudge).0);
                 // sin and cos of pi*y from y's distance to the nearest integer; both change
                 // sign together there, which the square removes.
                 let t = L::sub(y, L::round(y));
-                let x = L::mul(L::splat(std::f64::consts::PI), y);
-                let sinc3 = L::div(
-                    L::mul(L::splat(3.0), L::sub(L::div(sinpi::<L>(t), x), cospi::<L>(t))),
-                    L::mul(x, x),
-                );
-                let sinc3 = L::select(L::eq(x, L::splat(0.0)), one, sinc3);
+                let x = V::<L>::splat(std::f64::consts::PI) * V(y);
+                let sinc3 = V::<L>::splat(3.0) * (V(sinpi::<L>(t)) / x - V(cospi::<L>(t))) / (x * x);
+                let sinc3 = L::select(L::eq(x.0, L::splat(0.0)), one, sinc3.0);
                 L::mul(L::splat(na * nb * nc * 0.723601254558268), sinc3)
             }
             _ => {
                 let (dh, dk, dl) = (L::sub(h, h0), L::sub(k, k0), L::sub(l, l0));
                 let sh = &self.shape;
-                let [dx, dy, dz] = each3!(|i| L::add(
-                    L::add(L::mul(dh, L::splat(sh.a_star[i])), L::mul(dk, L::splat(sh.b_star[i]))),
-                    L::mul(dl, L::splat(sh.c_star[i]))
-                ));
-                let r2 = norm_sqr::<L>(&[dx, dy, dz]);
-                let rad_star_sqr = L::mul(
-                    L::mul(L::mul(L::mul(L::mul(L::mul(r2, L::splat(na)), L::splat(na)), L::splat(nb)), L::splat(nb)), L::splat(nc)),
-                    L::splat(nc),
-                );
+                let (dh, dk, dl) = (V::<L>(dh), V::<L>(dk), V::<L>(dl));
+                let [dx, dy, dz] = each3!(|i| (dh * sh.a_star[i] + dk * sh.b_star[i] + dl * sh.c_star[i]).0);
+                let r2 = V::<L>(norm_sqr::<L>(&[dx, dy, dz]));
+                let rad_star_sqr = (r2 * na * na * nb * nb * nc * nc).0;
                 let nnn = L::splat(na * nb * nc);
                 if SH::SHAPE == Shape::Gauss {
                     let arg = L::mul(L::div(rad_star_sqr, L::splat(0.63)), L::splat(sh.fudge));
@@ -1026,13 +1014,15 @@ fn miller<L: Lanes>(o: &[L::F; 9], row: usize, sv: &[L::F; 3]) -> L::F {
 /// d · v for lane vectors d and a constant v, summed left to right.
 #[inline(always)]
 fn dot_const<L: Lanes>(d: &[L::F; 3], v: V3) -> L::F {
-    L::add(L::add(L::mul(d[0], L::splat(v[0])), L::mul(d[1], L::splat(v[1]))), L::mul(d[2], L::splat(v[2])))
+    let [x, y, z] = d.map(V::<L>);
+    (x * v[0] + y * v[1] + z * v[2]).0
 }
 
 /// |v|², summed left to right.
 #[inline(always)]
 fn norm_sqr<L: Lanes>(v: &[L::F; 3]) -> L::F {
-    L::add(L::add(L::mul(v[0], v[0]), L::mul(v[1], v[1])), L::mul(v[2], v[2]))
+    let [x, y, z] = v.map(V::<L>);
+    (x * x + y * y + z * z).0
 }
 
 /// 2 cos(pi (x - x0)).
@@ -1044,8 +1034,9 @@ fn two_cospi<L: Lanes>(x: L::F, x0: L::F) -> L::F {
 
 /// d² n²: one axis of the round shape's radius.
 #[inline(always)]
-fn radius_term<L: Lanes>(d: L::F, n: f64) -> L::F {
-    L::mul(L::mul(L::mul(d, d), L::splat(n)), L::splat(n))
+fn radius_term<L: Lanes>(d: L::F, n: f64) -> V<L> {
+    let d = V::<L>(d);
+    d * d * n * n
 }
 
 /// One pass over rows.

@@ -54,6 +54,51 @@ pub trait Lanes: Copy + Send + Sync + 'static {
     unsafe fn gather(table: &[f64], idx: Self::F, m: Self::M, default: Self::F) -> Self::F;
 }
 
+/// A lane vector with the arithmetic operators, so that formulas read as formulas:
+/// `a * b + c` is `L::add(L::mul(a, b), c)`, the same operations in the same order (never
+/// fused: fusing is asked for explicitly with [`Lanes::mul_add`]).
+pub struct V<L: Lanes>(pub L::F);
+
+impl<L: Lanes> Clone for V<L> {
+    #[inline(always)]
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<L: Lanes> Copy for V<L> {}
+
+impl<L: Lanes> V<L> {
+    /// Every lane `x`.
+    #[inline(always)]
+    pub fn splat(x: f64) -> Self {
+        V(L::splat(x))
+    }
+}
+
+macro_rules! lane_operator {
+    ($trait:ident, $method:ident, $lane_fn:ident) => {
+        impl<L: Lanes> std::ops::$trait for V<L> {
+            type Output = V<L>;
+            #[inline(always)]
+            fn $method(self, rhs: V<L>) -> V<L> {
+                V(L::$lane_fn(self.0, rhs.0))
+            }
+        }
+        /// With a constant: the constant in every lane.
+        impl<L: Lanes> std::ops::$trait<f64> for V<L> {
+            type Output = V<L>;
+            #[inline(always)]
+            fn $method(self, rhs: f64) -> V<L> {
+                V(L::$lane_fn(self.0, L::splat(rhs)))
+            }
+        }
+    };
+}
+lane_operator!(Add, add, add);
+lane_operator!(Sub, sub, sub);
+lane_operator!(Mul, mul, mul);
+lane_operator!(Div, div, div);
+
 macro_rules! scalar_lanes {
     ($name:ident, $exact:expr, $doc:expr) => {
         #[doc = $doc]
