@@ -110,12 +110,43 @@ pub struct Plan<'a> {
     weight_omega: bool,
     /// The water term added to every contribution in the corrected mode.
     water_step: f64,
+    accumulation: Accumulation,
     /// Structure factors as a flat grid: data, minimum indices, extents.
     table: Option<(&'a [f64], [f64; 3], [f64; 3])>,
     f_mode: FMode,
     /// N when every axis has the same N on the Chebyshev path (the three recurrences then run
     /// in lockstep), decided once per render.
     cheb3: Option<usize>,
+}
+
+/// One sub-pixel seen from the sample, per lane.
+struct SubPixel<L: Lanes> {
+    /// Lab position (m).
+    position: [L::F; 3],
+    /// Unit vector from the sample towards it.
+    direction: [L::F; 3],
+    /// Distance from the sample (m).
+    airpath: L::F,
+}
+
+/// The factors each contribution (or the pixel's sum) is weighted by.
+struct Factors<L: Lanes> {
+    capture: L::F,
+    polar: L::F,
+    omega: L::F,
+}
+
+/// How a sub-step's contribution joins the pixel's sum, chosen once per render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accumulation {
+    /// The corrected mode: each contribution (plus the water term) times its own factors.
+    Weighted,
+    /// The reference with per-step factors: they multiply the running sum (notes Q3).
+    Compounding,
+    /// Lanes outside `reach` (a resolution cut) add nothing.
+    Masked,
+    /// Everything adds (a zero lattice factor adds zero).
+    Plain,
 }
 
 /// What a group of pixels produced, per lane.
@@ -238,6 +269,18 @@ impl<'a> Plan<'a> {
             weight_thick: s.sampling.oversample_thick || (fixed && s.sampling.thickness.layers > 1),
             weight_polar: s.sampling.oversample_polar,
             weight_omega: s.sampling.oversample_omega,
+            accumulation: {
+                let per_step = s.sampling.oversample_thick || (fixed && s.sampling.thickness.layers > 1) || s.sampling.oversample_polar || s.sampling.oversample_omega;
+                if fixed {
+                    Accumulation::Weighted
+                } else if per_step {
+                    Accumulation::Compounding
+                } else if s.sampling.dmin > 0.0 {
+                    Accumulation::Masked
+                } else {
+                    Accumulation::Plain
+                }
+            },
             water_step: if fixed && s.water.size_m > 0.0 { s.water.i_bg / (R_E_SQR * s.beam.fluence) } else { 0.0 },
             table,
             f_mode,
@@ -370,38 +413,15 @@ impl<'a> Plan<'a> {
                 let sdet = sub * (spixel * os + sub_s) as f64 + sub / 2.0;
                 for sub_f in 0..os {
                     let first_sub = layer == 0 && sub_s == 0 && sub_f == 0;
-                    let p: [L::F; 3] = if self.panel.curved {
-                        let ps: Vec<V3> = (0..L::N).map(|j| self.position(f0 + j, spixel, sub_f, sub_s, layer)).collect();
-                        [L::from_fn(|j| ps[j][0]), L::from_fn(|j| ps[j][1]), L::from_fn(|j| ps[j][2])]
-                    } else {
-                        let fdet = V::<L>::splat(sub) * (V(fbase) + sub_f as f64) + sub / 2.0;
-                        each3!(|i| (fdet * g.fdet[i] + sdet * g.sdet[i] + odet * g.odet[i] + g.pix0[i]).0)
-                    };
-                    let r = L::sqrt(norm_sqr::<L>(&p));
-                    let mut d = if L::EXACT {
-                        [L::div(p[0], r), L::div(p[1], r), L::div(p[2], r)]
-                    } else {
-                        let inv = L::div(one, r);
-                        [L::mul(p[0], inv), L::mul(p[1], inv), L::mul(p[2], inv)]
-                    };
+                    let SubPixel { position: p, direction: mut d, airpath: r } =
+                        self.subpixel::<L>(spixel, f0, fbase, [sub_f, sub_s, layer], sdet, odet);
                     if first_sub || wo {
-                        let rv = V::<L>(r);
-                        omega = if self.panel.point_pixel {
-                            (V(one) / rv / rv).0
-                        } else {
-                            (V::<L>::splat(g.pixel_size * g.pixel_size) / rv / rv * g.close_distance / rv).0
-                        };
+                        omega = self.solid_angle::<L>(r);
                     }
                     omega_sum = L::add(omega_sum, omega);
                     let need_capture = if s.sampling.oversample_thick { L::mask_from_fn(|_| true) } else { L::eq(capture, zero) };
                     if L::any(need_capture) {
-                        let parallax = dot_const::<L>(&d, g.odet);
-                        let (t, mu) = (s.sampling.thickness.step, s.sampling.thickness.mu);
-                        let fresh = L::from_fn(|j| {
-                            let par = L::lane(parallax, j);
-                            (-(layer as f64) * t * mu / par).exp() - (-((layer + 1) as f64) * t * mu / par).exp()
-                        });
-                        capture = L::select(need_capture, fresh, capture);
+                        capture = L::select(need_capture, self.capture_fraction::<L>(&d, layer), capture);
                     }
                     if T::ON {
                         let ctx = format!("[t={layer},s={sub_s},f={sub_f}]");
@@ -412,14 +432,7 @@ impl<'a> Plan<'a> {
                         tr.record::<L>(&format!("capture_fraction{ctx}"), &[capture]);
                     }
                     for (isrc, src) in self.sources.iter().enumerate() {
-                        let sv: [L::F; 3] = each3!(|i| {
-                            let diff = L::sub(d[i], L::splat(src.incident[i]));
-                            if L::EXACT {
-                                L::div(diff, L::splat(src.lambda))
-                            } else {
-                                L::mul(diff, L::splat(src.inv_lambda))
-                            }
-                        });
+                        let sv = scattering::<L>(&d, src);
                         let ctx = if T::ON { format!("[t={layer},s={sub_s},f={sub_f},src={isrc}]") } else { String::new() };
                         let mut active = valid;
                         if dmin > 0.0 || T::ON {
@@ -508,44 +521,12 @@ impl<'a> Plan<'a> {
                             }
                             // The reference skips a step whose lattice factor is exactly 0.
                             let reach = if water { active } else { L::andnot(active, L::eq(fl, zero)) };
-                            // Lanes a resolution cut removed must not add anything.
-                            let masked = dmin > 0.0;
                             if FM::MODE == FMode::Interp {
                                 f_cell = self.interpolated::<L>(h, k, l, h0, k0, l0, reach, &mut interp_on, mode, ordinal, &mut out_of_range);
                             }
                             let (f, fl) = (V::<L>(f_cell), V::<L>(fl));
                             let contribution = (f * f * fl * fl).0;
-                            if fixed {
-                                let mut c = if water { L::add(contribution, L::splat(self.water_step)) } else { contribution };
-                                if wt {
-                                    c = L::mul(c, capture);
-                                }
-                                if wp {
-                                    c = L::mul(c, polar);
-                                }
-                                if wo {
-                                    c = L::mul(c, omega);
-                                }
-                                i_sum = L::select(reach, L::add(i_sum, c), i_sum);
-                            } else if compounding {
-                                // Factors multiply the running sum (notes Q3).
-                                let mut t = L::add(i_sum, contribution);
-                                if wt {
-                                    t = L::mul(t, capture);
-                                }
-                                if wp {
-                                    t = L::mul(t, polar);
-                                }
-                                if wo {
-                                    t = L::mul(t, omega);
-                                }
-                                i_sum = L::select(reach, t, i_sum);
-                            } else if masked {
-                                i_sum = L::select(reach, L::add(i_sum, contribution), i_sum);
-                            } else {
-                                // A zero lattice factor adds zero, as the reference's skip does.
-                                i_sum = L::add(i_sum, contribution);
-                            }
+                            i_sum = self.accumulate::<L>(i_sum, contribution, reach, Factors { capture, polar, omega });
                             if T::ON {
                                 tr.record::<L>(&format!("F_cell{sctx}"), &[f_cell]);
                                 tr.record::<L>(&format!("I{sctx}"), &[i_sum]);
@@ -557,17 +538,7 @@ impl<'a> Plan<'a> {
             }
         }
 
-        let mut test = (V::<L>::splat(R_E_SQR * s.beam.fluence) * V(i_sum) / s.sampling.steps as f64).0;
-        if !wt {
-            test = L::mul(test, capture);
-        }
-        if !wp {
-            test = L::mul(test, polar);
-        }
-        if !wo {
-            test = L::mul(test, omega);
-        }
-        let value = L::add(zero, test);
+        let value = self.pixel_value::<L>(i_sum, Factors { capture, polar, omega });
         if T::ON {
             tr.record::<L>("I", &[i_sum]);
             tr.record::<L>("steps", &[L::splat(s.sampling.steps as f64)]);
@@ -579,6 +550,99 @@ impl<'a> Plan<'a> {
             tr.record::<L>("pixel_value", &[L::from_fn(|j| L::lane(value, j) as f32 as f64)]);
         }
         GroupOut { value, omega_sum, out_of_range }
+    }
+
+    /// Sub-pixel `[sub_f, sub_s, layer]` of the `L::N` pixels from `f0` in row `spixel`:
+    /// position, direction and distance (`sdet`, `odet`: its slow and depth offsets).
+    #[inline(always)]
+    fn subpixel<L: Lanes>(&self, spixel: usize, f0: usize, fbase: L::F, [sub_f, sub_s, layer]: [usize; 3], sdet: f64, odet: f64) -> SubPixel<L> {
+        let g = &self.panel.geometry;
+        let sub = g.pixel_size / self.s.sampling.oversample as f64;
+        let p: [L::F; 3] = if self.panel.curved {
+            let ps: Vec<V3> = (0..L::N).map(|j| self.position(f0 + j, spixel, sub_f, sub_s, layer)).collect();
+            [L::from_fn(|j| ps[j][0]), L::from_fn(|j| ps[j][1]), L::from_fn(|j| ps[j][2])]
+        } else {
+            let fdet = V::<L>::splat(sub) * (V(fbase) + sub_f as f64) + sub / 2.0;
+            each3!(|i| (fdet * g.fdet[i] + sdet * g.sdet[i] + odet * g.odet[i] + g.pix0[i]).0)
+        };
+        let r = L::sqrt(norm_sqr::<L>(&p));
+        let d = if L::EXACT {
+            [L::div(p[0], r), L::div(p[1], r), L::div(p[2], r)]
+        } else {
+            let inv = L::div(L::splat(1.0), r);
+            [L::mul(p[0], inv), L::mul(p[1], inv), L::mul(p[2], inv)]
+        };
+        SubPixel { position: p, direction: d, airpath: r }
+    }
+
+    /// Solid angle of a pixel at distance `r`: px² close/R³, or 1/R² for point pixels.
+    #[inline(always)]
+    fn solid_angle<L: Lanes>(&self, r: L::F) -> L::F {
+        let g = &self.panel.geometry;
+        let r = V::<L>(r);
+        if self.panel.point_pixel {
+            (V::<L>::splat(1.0) / r / r).0
+        } else {
+            (V::<L>::splat(g.pixel_size * g.pixel_size) / r / r * g.close_distance / r).0
+        }
+    }
+
+    /// Fraction of the photons along `d` that sensor layer `layer` absorbs.
+    #[inline(always)]
+    fn capture_fraction<L: Lanes>(&self, d: &[L::F; 3], layer: usize) -> L::F {
+        let parallax = dot_const::<L>(d, self.panel.geometry.odet);
+        let (t, mu) = (self.s.sampling.thickness.step, self.s.sampling.thickness.mu);
+        L::from_fn(|j| {
+            let par = L::lane(parallax, j);
+            (-(layer as f64) * t * mu / par).exp() - (-((layer + 1) as f64) * t * mu / par).exp()
+        })
+    }
+
+    /// Add one sub-step's `contribution` to the running sum of the lanes in `reach`, in the
+    /// render's accumulation mode.
+    #[inline(always)]
+    fn accumulate<L: Lanes>(&self, i_sum: L::F, contribution: L::F, reach: L::M, f: Factors<L>) -> L::F {
+        let (wt, wp, wo) = (self.weight_thick, self.weight_polar, self.weight_omega);
+        let weighted = |mut x: L::F| {
+            if wt {
+                x = L::mul(x, f.capture);
+            }
+            if wp {
+                x = L::mul(x, f.polar);
+            }
+            if wo {
+                x = L::mul(x, f.omega);
+            }
+            x
+        };
+        match self.accumulation {
+            Accumulation::Weighted => {
+                let c = if self.s.water.size_m != 0.0 { L::add(contribution, L::splat(self.water_step)) } else { contribution };
+                L::select(reach, L::add(i_sum, weighted(c)), i_sum)
+            }
+            // Factors multiply the running sum (notes Q3).
+            Accumulation::Compounding => L::select(reach, weighted(L::add(i_sum, contribution)), i_sum),
+            Accumulation::Masked => L::select(reach, L::add(i_sum, contribution), i_sum),
+            // A zero lattice factor adds zero, as the reference's skip does.
+            Accumulation::Plain => L::add(i_sum, contribution),
+        }
+    }
+
+    /// The pixel's value from its sum: r_e² fluence I / steps, times the factors not applied
+    /// per sub-step.
+    #[inline(always)]
+    fn pixel_value<L: Lanes>(&self, i_sum: L::F, f: Factors<L>) -> L::F {
+        let mut test = (V::<L>::splat(R_E_SQR * self.s.beam.fluence) * V(i_sum) / self.s.sampling.steps as f64).0;
+        if !self.weight_thick {
+            test = L::mul(test, f.capture);
+        }
+        if !self.weight_polar {
+            test = L::mul(test, f.polar);
+        }
+        if !self.weight_omega {
+            test = L::mul(test, f.omega);
+        }
+        L::add(L::splat(0.0), test)
     }
 
     /// Kahn polarization factor for each lane's diffracted direction.
@@ -1023,6 +1087,19 @@ fn dot_const<L: Lanes>(d: &[L::F; 3], v: V3) -> L::F {
 fn norm_sqr<L: Lanes>(v: &[L::F; 3]) -> L::F {
     let [x, y, z] = v.map(V::<L>);
     (x * x + y * y + z * z).0
+}
+
+/// The scattering vector (d - incident)/λ of one source, per lane.
+#[inline(always)]
+fn scattering<L: Lanes>(d: &[L::F; 3], src: &Src) -> [L::F; 3] {
+    each3!(|i| {
+        let diff = L::sub(d[i], L::splat(src.incident[i]));
+        if L::EXACT {
+            L::div(diff, L::splat(src.lambda))
+        } else {
+            L::mul(diff, L::splat(src.inv_lambda))
+        }
+    })
 }
 
 /// 2 cos(pi (x - x0)).
