@@ -350,3 +350,40 @@ def test_fuzz_readers_fail_cleanly(data: bytes, prefix: bytes, tmp_path_factory:
         read_reflections(path, dmin_A=4.0)
     except ReflectionFileError as e:
         assert str(path) in str(e)
+
+
+def test_a_missing_bijvoet_mate_takes_the_measured_one(tmp_path: pathlib.Path) -> None:
+    mtz = gemmi.Mtz(with_base=True)
+    mtz.spacegroup = gemmi.SpaceGroup("P 1")
+    mtz.set_cell_for_all(gemmi.UnitCell(30, 30, 30, 90, 90, 90))
+    mtz.add_dataset("d")
+    mtz.add_column("F(+)", "G")
+    mtz.add_column("F(-)", "G")
+    mtz.set_data(np.array([[1, 2, 3, 10.0, 12.0], [2, 0, 1, 7.0, np.nan], [0, 1, 1, np.nan, 5.0]], dtype=np.float32))
+    mtz.write_to_file(str(tmp_path / "p.mtz"))
+    got = _as_dict(StructureFactors.from_mtz(tmp_path / "p.mtz"))
+    assert got == {(1, 2, 3): 10.0, (-1, -2, -3): 12.0, (2, 0, 1): 7.0, (-2, 0, -1): 7.0, (0, 1, 1): 5.0, (0, -1, -1): 5.0}
+
+
+def test_unmerged_mtz_is_refused(tmp_path: pathlib.Path) -> None:
+    _write_mtz(tmp_path / "x.mtz", "P 21 21 21", SPACE_GROUPS["P 21 21 21"], 6.0)
+    mtz = gemmi.read_mtz_file(str(tmp_path / "x.mtz"))
+    mtz.batches.append(gemmi.Mtz.Batch())
+    mtz.write_to_file(str(tmp_path / "u.mtz"))
+    with pytest.raises(ReflectionFileError, match="unmerged MTZ"):
+        StructureFactors.from_mtz(tmp_path / "u.mtz")
+
+
+def test_a_data_set_plan_reads_the_mtz_again_the_same_way(tmp_path: pathlib.Path) -> None:
+    from nanobragg_rs import Config
+    from nanobragg_rs.dataset.plan import load_structure_factors, make_plan
+
+    _write_mtz(tmp_path / "a.mtz", "P 43 21 2", SPACE_GROUPS["P 43 21 2"], 5.0, anomalous=True)
+    sf = StructureFactors.from_mtz(tmp_path / "a.mtz", "F(+)")
+    cfg = Config()
+    cfg.crystal.cell = SPACE_GROUPS["P 43 21 2"]
+    cfg.crystal.structure_factors = sf
+    cfg.detector.detpixels_f = cfg.detector.detpixels_s = 32
+    plan = make_plan(cfg, 2)
+    again = load_structure_factors(plan.structure_factors)
+    assert _as_dict(again) == _as_dict(sf)

@@ -185,6 +185,8 @@ def _cell_of(cell: gemmi.UnitCell) -> tuple[float, float, float, float, float, f
 
 
 def _from_mtz(mtz: gemmi.Mtz, name: str, column: str | None) -> Reflections:
+    if len(mtz.batches) > 0:
+        raise ReflectionFileError(f"{name}: an unmerged MTZ (it has batches): merge it first (e.g. with aimless)")
     plus, minus, intensities = _choose(mtz, name, column)
     hkl = np.asarray(mtz.make_miller_array(), dtype=np.int64)
     fp = np.array(mtz.column_with_label(plus), dtype=np.float64)
@@ -194,10 +196,9 @@ def _from_mtz(mtz: gemmi.Mtz, name: str, column: str | None) -> Reflections:
         fp = np.sqrt(np.clip(fp, 0.0, None))
         fm = None if fm is None else np.sqrt(np.clip(fm, 0.0, None))
     if fm is not None:
-        # A centric reflection has one value; it stands for both mates.
-        centric = mtz.spacegroup.operations().centric_flag_array(hkl.astype(np.int32))
-        fm = np.where(np.isnan(fm) & centric, fp, fm)
-        fp = np.where(np.isnan(fp) & centric, fm, fp)
+        # Where one mate was not measured (always so for some centric reflections), the other
+        # stands for both, as a merged amplitude would.
+        fm, fp = np.where(np.isnan(fm), fp, fm), np.where(np.isnan(fp), fm, fp)
     idx, amp = expand_to_p1(mtz.spacegroup, hkl, fp, fm)
     if len(idx) == 0:
         raise ReflectionFileError(f"{name}: column {plus!r} holds no amplitudes")
