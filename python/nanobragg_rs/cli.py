@@ -155,7 +155,7 @@ def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
     if sf is not None and sf.cell is not None:
         from .reflections import cell_mismatch
 
-        why = cell_mismatch(sf.cell, tuple(sim.summary["lattice"]["cell"]))
+        why = cell_mismatch(sf.cell, sim.setup.crystal.lattice.cell)
         if why:
             flag = "-mat" if cfg.crystal.mosflm_matrix is not None else "-cell"
             print(f"nanobragg: warning: {sf.source}'s cell differs from {flag}'s: {why}", file=sys.stderr)
