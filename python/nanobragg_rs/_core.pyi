@@ -34,7 +34,6 @@ __all__ = [
     "noise_pixels",
     "pgm_pixels",
     "read_hkl",
-    "rounded_noise_pixels",
     "supported_isas",
     "validate_config",
 ]
@@ -385,12 +384,13 @@ def int_pixels(
     block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], scale: float, adc: float
 ) -> npt.NDArray[np.uint16]: ...
 def noise_pixels(
-    block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], adc: float
+    block: npt.NDArray[np.float32],
+    row0: int,
+    roi: tuple[int, int, int, int] | list[int],
+    adc: float,
+    round_first: bool = False,
 ) -> tuple[npt.NDArray[np.uint16], int]: ...
 def pgm_pixels(
     block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], scale: float
 ) -> npt.NDArray[np.uint8]: ...
 def count_pixels(values: npt.NDArray[np.float64], saturation: int) -> npt.NDArray[np.uint32]: ...
-def rounded_noise_pixels(
-    block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], adc: float
-) -> tuple[npt.NDArray[np.uint16], int]: ...

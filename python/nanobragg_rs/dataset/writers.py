@@ -211,7 +211,7 @@ def nxmx_data_file(
 def write_smv_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray) -> None:
     """nanoBragg's noise-image conversion (counts + adc, clamped to 65535) with the frame's
     own header (PHI, OSC_START, WAVELENGTH, ...)."""
-    rows = (block for block, _ in images.rounded_noise_rows(values, plan.adc, sim.panel.roi))
+    rows = (block for block, _ in images.noise_rows(values, plan.adc, sim.panel.roi, round_first=True))
     smv.write_smv(path, rows, sim.setup.header.as_dict())
 
 

@@ -49,18 +49,13 @@ def int_rows(image: np.ndarray, scale: float, adc: float, roi: Roi) -> Iterator[
         yield _core.int_pixels(_f32(image, rows), rows.start, list(roi), scale, adc)
 
 
-def noise_rows(photons: np.ndarray, adc: float, roi: Roi) -> Iterator[tuple[np.ndarray, int]]:
+def noise_rows(photons: np.ndarray, adc: float, roi: Roi, round_first: bool = False) -> Iterator[tuple[np.ndarray, int]]:
     """nanoBragg's noise image from Poisson photons, block by block: photons + adc, overloads
-    clamped to 65535 and counted, truncated; 0 outside the window. Yields (pixels, overloads)."""
+    clamped to 65535 and counted, truncated; 0 outside the window. Yields (pixels, overloads).
+    ``round_first`` rounds the values to whole photons first (ties to even): the data sets'
+    SMV frames of expected photons or counts."""
     for rows in _blocks(photons.shape):
-        yield _core.noise_pixels(_f32(photons, rows), rows.start, list(roi), adc)
-
-
-def rounded_noise_rows(values: np.ndarray, adc: float, roi: Roi) -> Iterator[tuple[np.ndarray, int]]:
-    """As `noise_rows` for values first rounded to whole photons (ties to even): the data
-    sets' SMV frames."""
-    for rows in _blocks(values.shape):
-        yield _core.rounded_noise_pixels(_f32(values, rows), rows.start, list(roi), adc)
+        yield _core.noise_pixels(_f32(photons, rows), rows.start, list(roi), adc, round_first)
 
 
 def count_image(values: np.ndarray, saturation: int) -> np.ndarray:

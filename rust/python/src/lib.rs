@@ -204,17 +204,26 @@ fn int_pixels<'py>(
     Ok(pixels2(py, out, width))
 }
 
-/// Noise-image pixels of a block of Poisson photons, and its overload count.
+/// Noise-image pixels of a block of Poisson photons, and its overload count; with
+/// `round_first`, of values first rounded to whole photons (the data sets' SMV frames).
 #[pyfunction]
+#[pyo3(signature = (block, row0, roi, adc, round_first = false))]
 fn noise_pixels<'py>(
     py: Python<'py>,
     block: PyReadonlyArray2<'py, f32>,
     row0: usize,
     roi: [usize; 4],
     adc: f64,
+    round_first: bool,
 ) -> PyResult<(Bound<'py, PyArray2<u16>>, usize)> {
     let (data, width) = block_args(&block)?;
-    let (out, over) = py.detach(|| core::response::noise_pixels(data, width, row0, roi, adc));
+    let (out, over) = py.detach(|| {
+        if round_first {
+            core::response::rounded_noise_pixels(data, width, row0, roi, adc)
+        } else {
+            core::response::noise_pixels(data, width, row0, roi, adc)
+        }
+    });
     Ok((pixels2(py, out, width), over))
 }
 
@@ -239,20 +248,6 @@ fn count_pixels<'py>(py: Python<'py>, values: PyReadonlyArray2<'py, f64>, satura
     let data = values.as_slice().map_err(|_| NanoBraggError::new_err("values must be C-contiguous"))?;
     let out = py.detach(|| core::response::count_pixels(data, saturation));
     Ok(pixels2(py, out, width))
-}
-
-/// Noise-image pixels of values first rounded to whole photons, and the overload count.
-#[pyfunction]
-fn rounded_noise_pixels<'py>(
-    py: Python<'py>,
-    block: PyReadonlyArray2<'py, f32>,
-    row0: usize,
-    roi: [usize; 4],
-    adc: f64,
-) -> PyResult<(Bound<'py, PyArray2<u16>>, usize)> {
-    let (data, width) = block_args(&block)?;
-    let (out, over) = py.detach(|| core::response::rounded_noise_pixels(data, width, row0, roi, adc));
-    Ok((pixels2(py, out, width), over))
 }
 
 /// Check a configuration dictionary; raises ConfigError naming the field.
@@ -401,7 +396,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noise_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(pgm_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(count_pixels, m)?)?;
-    m.add_function(wrap_pyfunction!(rounded_noise_pixels, m)?)?;
     views::add_classes(m)?;
     Ok(())
 }
