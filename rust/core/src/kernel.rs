@@ -379,6 +379,8 @@ impl<'a> Plan<'a> {
         let nsteps = phisteps * domains;
         let (wt, wp, wo) = (self.weight_thick, self.weight_polar, self.weight_omega);
         let compounding = !fixed && (wt || wp || wo);
+        // A local copy, so the choice is seen as fixed across the loops.
+        let accumulation = self.accumulation;
         let water = s.water.size_m != 0.0;
         let dmin = s.sampling.dmin;
         let skip_polar = fixed && s.beam.nopolar;
@@ -526,7 +528,7 @@ impl<'a> Plan<'a> {
                             }
                             let (f, fl) = (V::<L>(f_cell), V::<L>(fl));
                             let contribution = (f * f * fl * fl).0;
-                            i_sum = self.accumulate::<L>(i_sum, contribution, reach, Factors { capture, polar, omega });
+                            i_sum = self.accumulate::<L>(accumulation, i_sum, contribution, reach, Factors { capture, polar, omega });
                             if T::ON {
                                 tr.record::<L>(&format!("F_cell{sctx}"), &[f_cell]);
                                 tr.record::<L>(&format!("I{sctx}"), &[i_sum]);
@@ -601,31 +603,33 @@ impl<'a> Plan<'a> {
     /// Add one sub-step's `contribution` to the running sum of the lanes in `reach`, in the
     /// render's accumulation mode.
     #[inline(always)]
-    fn accumulate<L: Lanes>(&self, i_sum: L::F, contribution: L::F, reach: L::M, f: Factors<L>) -> L::F {
-        let (wt, wp, wo) = (self.weight_thick, self.weight_polar, self.weight_omega);
-        let weighted = |mut x: L::F| {
-            if wt {
-                x = L::mul(x, f.capture);
-            }
-            if wp {
-                x = L::mul(x, f.polar);
-            }
-            if wo {
-                x = L::mul(x, f.omega);
-            }
-            x
-        };
-        match self.accumulation {
+    fn accumulate<L: Lanes>(&self, mode: Accumulation, i_sum: L::F, contribution: L::F, reach: L::M, f: Factors<L>) -> L::F {
+        match mode {
             Accumulation::Weighted => {
                 let c = if self.s.water.size_m != 0.0 { L::add(contribution, L::splat(self.water_step)) } else { contribution };
-                L::select(reach, L::add(i_sum, weighted(c)), i_sum)
+                L::select(reach, L::add(i_sum, self.weighted::<L>(c, &f)), i_sum)
             }
             // Factors multiply the running sum (notes Q3).
-            Accumulation::Compounding => L::select(reach, weighted(L::add(i_sum, contribution)), i_sum),
+            Accumulation::Compounding => L::select(reach, self.weighted::<L>(L::add(i_sum, contribution), &f), i_sum),
             Accumulation::Masked => L::select(reach, L::add(i_sum, contribution), i_sum),
             // A zero lattice factor adds zero, as the reference's skip does.
             Accumulation::Plain => L::add(i_sum, contribution),
         }
+    }
+
+    /// `x` times the factors applied per sub-step.
+    #[inline(always)]
+    fn weighted<L: Lanes>(&self, mut x: L::F, f: &Factors<L>) -> L::F {
+        if self.weight_thick {
+            x = L::mul(x, f.capture);
+        }
+        if self.weight_polar {
+            x = L::mul(x, f.polar);
+        }
+        if self.weight_omega {
+            x = L::mul(x, f.omega);
+        }
+        x
     }
 
     /// The pixel's value from its sum: r_e² fluence I / steps, times the factors not applied
