@@ -61,6 +61,16 @@ class Simulator:
         #: The instruction-set path of the last render.
         self.isa: str | None = None
 
+    @classmethod
+    def _from_core(cls, sim: _core.Simulation, config: Config) -> Simulator:
+        """Wrap an already resolved core simulation (one panel of a multi-panel detector)."""
+        self = cls.__new__(cls)
+        self.config = config
+        self._sim = sim
+        self._omega_sum = None
+        self.isa = None
+        return self
+
     @property
     def shape(self) -> tuple[int, int]:
         """(spixels, fpixels)."""
