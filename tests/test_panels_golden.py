@@ -25,7 +25,7 @@ OUT = ["-floatfile", "float.bin", "-intfile", "int.img", "-noisefile", "noise.im
 _runs: dict[str, CliResult] = {}
 
 
-def _ref_pixels(path: pathlib.Path, shape: tuple[int, int]) -> np.ndarray:
+def ref_pixels(path: pathlib.Path, shape: tuple[int, int]) -> np.ndarray:
     """A reference SMV's pixels: the last 2 x pixels bytes. Where its header outgrew 512
     bytes (long numbers in the panel's header) the reference still says HEADER_BYTES=512 but
     writes the whole header, so the data start after it, not at 512."""
@@ -83,9 +83,9 @@ def _check(name: str, source: str, tmp_path_factory: pytest.TempPathFactory, rev
         ref = np.fromfile(folder / "float.bin", dtype="<f4").reshape(shape)
         ours = flat[start : start + ref.size].reshape(shape)
         start += ref.size
-        ref_int = _ref_pixels(folder / "int.img", shape)
+        ref_int = ref_pixels(folder / "int.img", shape)
         ours_int = read_smv(res.folder / panel_path("int.img", k, n)).data
-        ref_noise = _ref_pixels(folder / "noise.img", shape) if noise else None
+        ref_noise = ref_pixels(folder / "noise.img", shape) if noise else None
         ours_noise = read_smv(res.folder / panel_path("noise.img", k, n)).data if noise else None
         if r["panel"] in reversed_rows:  # the file's own pixel order: rows opposite to the run's
             ours, ours_int = ours[::-1], ours_int[::-1]
