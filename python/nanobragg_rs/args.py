@@ -64,6 +64,8 @@ class Run:
     trace_panel: str | None = None
     #: The CrystFEL geometry read by -geom (for -cxi).
     geom: Any = None
+    #: The detector file's flag and path (-panels, -expt or -geom), for messages.
+    detector_file: tuple[str, str] | None = None
     progress: bool = True
     threads: int | None = None
     #: Flags accepted for compatibility that change nothing in the image.

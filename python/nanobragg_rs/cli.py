@@ -151,7 +151,14 @@ def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
             raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
         if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None:
             raise UsageError("-cell: give a unit cell (-cell) or an orientation matrix (-mat)")
-        return MultiSimulator(cfg), sf  # type: ignore[return-value]
+        try:
+            return MultiSimulator(cfg), sf  # type: ignore[return-value]
+        except _core.ConfigError as e:
+            field, _, rest = str(e).partition(": ")
+            if run.detector_file and field.startswith("detector.panels"):
+                flag, path = run.detector_file
+                raise UsageError(f"{flag}: {path}: panel {field[16:-1] or ''}: {rest}".replace("panel : ", "")) from None
+            raise
     if sf is None and cfg.crystal.default_F == 0.0:
         raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
     if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None:

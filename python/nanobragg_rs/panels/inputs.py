@@ -25,6 +25,7 @@ def load_detector_files(st: Any, tokens: list[str], usage_error: type[Exception]
     flag, path = given[0]
     run = st.run
     cfg = run.config
+    run.detector_file = (flag, path)
     try:
         if flag == "-panels":
             from .model import read_panels_json
