@@ -69,6 +69,22 @@ class Panel:
             mask=mask,
         )
 
+    def reference_args(self) -> list[str]:
+        """nanoBragg.c's detector flags for this panel alone (turned first if it faces the
+        sample: the reference's image then has this panel's rows reversed)."""
+        q = self.turned() if self.faces_sample() else self
+        f, s = _unit(q.fast_axis), _unit(q.slow_axis)
+        o = q.normal()
+        p = q.origin_mm
+
+        def dot(a: Vec3, b: Vec3) -> float:
+            return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+        return ["-fdet_vector", *map(repr, f), "-sdet_vector", *map(repr, s), "-odet_vector", *map(repr, o),
+                "-Xbeam", repr(-dot(p, f)), "-Ybeam", repr(-dot(p, s)), "-close_distance", repr(dot(p, o)),
+                "-detpixels_f", str(q.fast_pixels), "-detpixels_s", str(q.slow_pixels), "-pixel", repr(q.pixel_mm),
+                "-pivot", "sample"]
+
     def to_core(self) -> dict[str, Any]:
         """The panel as the core receives it (without the mask)."""
         return {
