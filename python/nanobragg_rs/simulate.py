@@ -49,6 +49,8 @@ class Simulator:
     """
 
     def __init__(self, config: Config) -> None:
+        if config.detector.panels is not None:
+            raise _core.ConfigError("detector.panels: a multi-panel detector renders with nanobragg_rs.panels.MultiSimulator")
         self.config = config
         sf = config.crystal.structure_factors
         table = sf.table(config.crystal.default_F) if sf is not None else None

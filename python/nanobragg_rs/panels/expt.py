@@ -215,9 +215,9 @@ def read_expt(path: str | os.PathLike[str]) -> Expt:
         polar_vector = polarization = None
         if "polarization_normal" in b:
             normal = r.vec(b, "polarization_normal", "beam", nonzero=True)
-            e = _cross(d, normal)  # type: ignore[arg-type]
-            if math.sqrt(sum(x * x for x in e)) > 1e-9:
-                polar_vector = to_lab(_unit(e))
+            e_vector = _cross(d, normal)  # type: ignore[arg-type]
+            if math.sqrt(sum(x * x for x in e_vector)) > 1e-9:
+                polar_vector = to_lab(_unit(e_vector))
         if "polarization_fraction" in b:
             p = r.num(b, "polarization_fraction", "beam")
             if not 0 <= p <= 1:

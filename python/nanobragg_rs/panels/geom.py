@@ -169,7 +169,9 @@ def _bad_masks(bad: dict[str, Any], panels: list[Panel], layouts: list[GeomLayou
                 y = r["cny"] + i * r["fsy"] + j * r["ssy"]
                 hit = (x >= region["min_x"]) & (x <= region["max_x"]) & (y >= region["min_y"]) & (y <= region["max_y"])
             if hit.any():
-                m = masks[k] if masks[k] is not None else np.ones(p.shape, dtype=np.uint16)
+                m = masks[k]
+                if m is None:
+                    m = np.ones(p.shape, dtype=np.uint16)
                 m[hit] = 0
                 masks[k] = m
     return masks

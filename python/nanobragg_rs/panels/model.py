@@ -145,7 +145,8 @@ def panel_from_dict(d: Any, where: str) -> Panel:
     name = d["name"]
     if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise PanelFileError(f"{where}: 'name' must be a non-empty string without '/'")
-    opt = {k: (None if d.get(k) is None else _positive(where, k, d[k])) for k in ("thickness_um", "attenuation_depth_um")}
+    thickness = None if d.get("thickness_um") is None else _positive(where, "thickness_um", d["thickness_um"])
+    depth = None if d.get("attenuation_depth_um") is None else _positive(where, "attenuation_depth_um", d["attenuation_depth_um"])
     return Panel(
         name=name,
         fast_axis=_vec(where, "fast_axis", d["fast_axis"]),
@@ -154,7 +155,8 @@ def panel_from_dict(d: Any, where: str) -> Panel:
         fast_pixels=_count(where, "fast_pixels", d["fast_pixels"]),
         slow_pixels=_count(where, "slow_pixels", d["slow_pixels"]),
         pixel_mm=_positive(where, "pixel_mm", d["pixel_mm"]),
-        **opt,
+        thickness_um=thickness,
+        attenuation_depth_um=depth,
     )
 
 

@@ -52,7 +52,7 @@ class MultiSimulator:
         self.panels = panels
         sf = config.crystal.structure_factors
         table = sf.table(config.crystal.default_F) if sf is not None else None
-        masks = []
+        masks: list[np.ndarray | None] = []
         for p in panels:
             if p.mask is None:
                 masks.append(None)
