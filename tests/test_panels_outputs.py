@@ -234,3 +234,38 @@ def test_geom_reader_fuzz(tmp_path_factory: pytest.TempPathFactory, text: str) -
 def test_per_panel_file_names() -> None:
     assert panel_path("int.img", 3, 4) == "int_p03.img"
     assert panel_path("dir/x.img", 12, 150) == "dir/x_p012.img"
+
+
+def test_dataset_refuses_a_panel_list(panel_file: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    res = run_cli(["dataset", "-frames", "2", "-out", "ds", "-cell", "50", "50", "50", "90", "90", "90",
+                   "-default_F", "10", "-panels", str(panel_file)], tmp_path / "d", None)
+    assert res.returncode == 2 and "-panels" in res.stderr and "not yet supported" in res.stderr
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_expt_crystal_and_beam_map_into_the_lab_frame(tmp_path: pathlib.Path) -> None:
+    """A crystal given in DIALS's frame renders as the same crystal given by -mat in
+    nanoBragg's: DIALS a = (0, 0, -50) is lab (50, 0, 0), b stays (0, 50, 0), c = (50, 0, 0)
+    is lab (0, 0, 50); a beam along DIALS -z (direction +z, toward the source) is lab +x."""
+    panel = {"name": "d", "fast_axis": [1.0, 0.0, 0.0], "slow_axis": [0.0, -1.0, 0.0], "origin": [-3.0, 3.0, -90.0],
+             "image_size": [60, 60], "pixel_size": [0.1, 0.1]}
+    doc = {"__id__": "ExperimentList",
+           "experiment": [{"beam": 0, "detector": 0, "crystal": 0}],
+           "beam": [{"direction": [0.0, 0.0, 1.0], "wavelength": 1.2}],
+           "detector": [{"panels": [panel]}],
+           "crystal": [{"real_space_a": [0.0, 0.0, -50.0], "real_space_b": [0.0, 50.0, 0.0], "real_space_c": [60.0, 0.0, 0.0]}]}
+    (tmp_path / "x.expt").write_text(json.dumps(doc))
+    lam = 1.2
+    (tmp_path / "x.mat").write_text(f"{lam / 50} 0 0\n0 {lam / 50} 0\n0 0 {lam / 60}\n")
+    common = ["-default_F", "100", "-N", "5", "-oversample", "1", "-nonoise", "-noprogress", "-floatfile", "f.bin", "-intfile", "i.img"]
+    a = run_cli(common + ["-expt", str(tmp_path / "x.expt"), "-misset", "3", "7", "11"], tmp_path / "a", None)
+    panels_json = {"panels": [{"name": "d", "fast_axis": [0.0, 0.0, 1.0], "slow_axis": [0.0, -1.0, 0.0],
+                               "origin_mm": [90.0, 3.0, -3.0], "fast_pixels": 60, "slow_pixels": 60, "pixel_mm": 0.1}]}
+    (tmp_path / "p.json").write_text(json.dumps(panels_json))
+    b = run_cli(common + ["-panels", str(tmp_path / "p.json"), "-mat", str(tmp_path / "x.mat"), "-lambda", "1.2",
+                          "-misset", "3", "7", "11"], tmp_path / "b", None)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    fa = np.fromfile(a.folder / "f.bin", dtype="<f4")
+    fb = np.fromfile(b.folder / "f.bin", dtype="<f4")
+    assert fb.max() > 0
+    np.testing.assert_allclose(fa, fb, rtol=1e-5, atol=1e-7 * float(fb.max()))
