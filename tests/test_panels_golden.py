@@ -174,3 +174,23 @@ def test_panel_file_round_trip(tmp_path: pathlib.Path) -> None:
     panels = read_panels_json(CORPUS / "inputs" / "hybrid.json")
     write_panels_json(tmp_path / "p.json", panels)
     assert read_panels_json(tmp_path / "p.json") == panels
+
+
+@pytest.mark.parametrize("name", ["quad_basic", "hybrid_phi"])
+def test_fix_quirks_as_for_one_panel(name: str, tmp_path: pathlib.Path) -> None:
+    """With -fix_quirks each panel equals our own single-panel -fix_quirks run of the
+    reference's per-panel command line."""
+    case = _case(name)
+    args = ["-nonoise", "-fix_quirks"]
+    multi = run_cli(OUT + case["args"] + args + ["-panels", case["panels"]], tmp_path / "multi", CORPUS / "inputs")
+    assert multi.returncode == 0, multi.stderr
+    flat = np.fromfile(multi.folder / "float.bin", dtype="<f4")
+    start = 0
+    for k, r in enumerate(case["runs"]):
+        one = run_cli(OUT + ["-nopgm"] + r["args"] + args, tmp_path / f"one{k}", CORPUS / "inputs")
+        assert one.returncode == 0, one.stderr
+        ref = np.fromfile(one.folder / "float.bin", dtype="<f4")
+        np.testing.assert_array_equal(flat[start : start + ref.size], ref)
+        start += ref.size
+        np.testing.assert_array_equal(read_smv(multi.folder / panel_path("int.img", k, len(case["runs"]))).data,
+                                      read_smv(one.folder / "int.img").data)
