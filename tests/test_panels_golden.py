@@ -194,3 +194,22 @@ def test_fix_quirks_as_for_one_panel(name: str, tmp_path: pathlib.Path) -> None:
         start += ref.size
         np.testing.assert_array_equal(read_smv(multi.folder / panel_path("int.img", k, len(case["runs"]))).data,
                                       read_smv(one.folder / "int.img").data)
+
+
+def test_a_panel_carries_its_own_sensor(tmp_path: pathlib.Path) -> None:
+    """arm_thick with the sensor in the panel file instead of -detector_thick/-detector_abs."""
+    case = _case("arm_thick")
+    args = _drop(_drop(case["args"], "-detector_thick", 1), "-detector_abs", 1)
+    panels = json.loads((CORPUS / case["panels"]).read_text())
+    panels["panels"][0].update(thickness_um=450.0, attenuation_depth_um=300.0)
+    (tmp_path / "own.json").write_text(json.dumps(panels))
+    res = run_cli(OUT + ["-nonoise"] + args + ["-panels", str(tmp_path / "own.json")], tmp_path / "run", CORPUS / "inputs")
+    assert res.returncode == 0, res.stderr
+    r = case["runs"][0]
+    ref = np.fromfile(CORPUS / "cases" / "arm_thick" / r["panel"] / "float.bin", dtype="<f4")
+    ours = np.fromfile(res.folder / "float.bin", dtype="<f4")
+    tol = 1e-5 * np.abs(ref.astype(np.float64)) + 1e-7 * case["max_float"]
+    assert (np.abs(ours - ref.astype(np.float64)) <= tol).all()
+    # Without its sensor the same panel renders differently: the test can fail.
+    bare = run_cli(OUT + ["-nonoise"] + args + ["-panels", case["panels"]], tmp_path / "bare", CORPUS / "inputs")
+    assert not np.allclose(np.fromfile(bare.folder / "float.bin", dtype="<f4"), ref, rtol=1e-3)
