@@ -72,7 +72,7 @@ impl Panel {
         }
         for (what, x) in [("thickness_um", self.thickness_um), ("attenuation_depth_um", self.attenuation_depth_um)] {
             if let Some(x) = x {
-                if !(x >= 0.0) {
+                if x.is_nan() || x < 0.0 {
                     return bad(format!("{what} must not be negative"));
                 }
             }
