@@ -267,6 +267,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 USAGE = """usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's flags and units)
        nanobragg -cell a b c alpha beta gamma -default_F F [flags]
        nanobragg compare A B [--shape S F] [--png diff.png]
+       nanobragg noisify -floatfile floatimage.bin [flags]   (noisify.c's flags)
 See README.md and docs/flags.md for every flag."""
 
 
@@ -277,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .compare import main as compare_main
 
         return compare_main(tokens[1:])
+    if tokens and tokens[0] == "noisify":
+        from .noisify import main as noisify_main
+
+        return noisify_main(tokens[1:])
     if tokens and tokens[0] == "dataset":
         from .dataset.cli import main as dataset_main
 
