@@ -196,3 +196,30 @@ def test_response_is_frozen_and_checked() -> None:
         Response(gain=float("nan"))
     ideal = Response(noise=False, adc_offset_adu=0).apply(np.full((4, 4), 7.9, np.float32), seed=1)
     assert ideal.dtype == np.uint16 and (ideal == 7).all()
+
+
+# --- the response as a stage of a render ---------------------------------------------------------
+
+RENDER = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "100", "-N", "5", "-lambda", "1.0",
+          "-distance", "80", "-detpixels", "64", "-pixel", "0.2", "-seed", "7", "-noprogress"]
+
+
+@pytest.mark.parametrize("response", [
+    ["-psf", "fiber", "-readout", "3", "-gain", "2"],
+    ["-psf", "gauss", "-psf_fwhm", "300", "-psf_radius", "3", "-flicker", "0.02", "-calib_seed", "5", "-bits", "32"],
+])
+def test_render_with_response_equals_render_then_noisify(response: list[str], tmp_path: pathlib.Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    res = run_cli([*RENDER, *response], one, inputs=None)
+    assert res.returncode == 0, res.stderr
+    res = run_cli([*RENDER, "-floatfile", "float.bin"], two, inputs=None)
+    assert res.returncode == 0, res.stderr
+    res = noisify(["-floatfile", "float.bin", *response, "-seed", "7", "-pixel", "0.2"], two, inputs=None)
+    assert res.returncode == 0, res.stderr
+    assert (one / "floatimage.bin").read_bytes() == (two / "float.bin").read_bytes()
+    for name in ("intimage.img", "noiseimage.img"):
+        a, b = (one / name).read_bytes(), (two / name).read_bytes()
+        head = int(a[a.index(b"HEADER_BYTES=") + 13 : a.index(b";", a.index(b"HEADER_BYTES="))])
+        assert a[head:] == b[512:], name
+        assert (b"long_integer" in a[:head]) == ("32" in response)
+    assert (one / "image.pgm").read_bytes() == (two / "image.pgm").read_bytes()

@@ -508,6 +508,57 @@ def write_all(files: list[tuple[str, bytes]]) -> None:
                 f.write(body)
 
 
+#: Response flags that ``nanobragg`` renders take too (with ``-adc``, ``-seed``, ``-pixel``,
+#: ``-nonoise`` and ``-fix_quirks``, which they share with the render): one command then gives
+#: what rendering and then ``nanobragg noisify`` with the same flags gives.
+RENDER_FLAGS = ("-psf", "-psf_fwhm", "-psf_radius", "-gain", "-readout", "-flicker", "-calibration", "-calib_seed", "-bits")
+
+
+def render_stage(
+    response_args: Sequence[str],
+    image: np.ndarray,
+    *,
+    pixel_mm: float,
+    adc: float,
+    seed: int,
+    noise: bool,
+    fix_quirks: bool,
+    header_values: dict[str, object],
+    files: dict[str, str | None],
+) -> list[str]:
+    """The response stage of a render: noisify's ideal, noise and PGM images of the rendered
+    float image, written under the render's names (``files``: int, noise, pgm; None skips one)
+    with the render's header. Returns the lines to print."""
+    from .io.smv import header_text
+
+    tokens = ["-floatfile", "<render>", *response_args, "-pixel", repr(pixel_mm), "-adc", repr(adc), "-seed", str(seed)]
+    tokens += [] if noise else ["-nonoise"]
+    tokens += ["-fix_quirks"] if fix_quirks else []
+    a = parse(tokens)
+    if a.bits not in (16, 32):
+        raise UsageError(f"-bits: {a.bits} is not 16 or 32")
+    resp = response_of(a)
+    result = resp.run(np.ascontiguousarray(image, np.float32), seed=seed)
+    head = header_text(header_values)
+    if a.bits == 32:
+        head = head.replace(b"TYPE=unsigned_short;", b"TYPE=long_integer;").rstrip(b" ").ljust(len(head), b" ")
+    lines = []
+    out: list[tuple[str, bytes]] = []
+    if files.get("int"):
+        out.append((files["int"], _image_bytes(head, result.ideal, a.bits)))  # type: ignore[arg-type]
+        lines.append(f"writing {files['int']} as {a.bits // 8}-byte integers (detector response: ideal)")
+    if files.get("pgm"):
+        h, w = result.pgm.shape
+        out.append((files["pgm"], f"P5\n{w} {h}\n# pixels scaled by 1\n255\n".encode("ascii") + result.pgm.tobytes()))  # type: ignore[arg-type]
+        lines.append(f"writing {files['pgm']} as 1-byte integers")
+    if result.noise is not None and files.get("noise"):
+        lines.append("%.0f photons on noise image (%d overloads)" % (result.photons, result.overloads))
+        out.append((files["noise"], _image_bytes(head, result.noise, a.bits)))  # type: ignore[arg-type]
+        lines.append(f"writing {files['noise']} as {a.bits // 8}-byte integers (detector response)")
+    write_all(out)
+    return lines
+
+
 def main(argv: Sequence[str]) -> int:
     """``nanobragg noisify ...``; returns the exit status."""
     tokens = list(argv)
