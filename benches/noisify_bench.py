@@ -5,7 +5,8 @@
 Both programs run as whole processes (start-up, reading, the PSF, writing the three files),
 alternating, in one session; the outputs are compared byte for byte. The image is a synthetic
 Pilatus-sized frame (a weak background with a few thousand Bragg-like spots, deterministic),
-run with ``-psf fiber -psf_fwhm 46 -seed 1`` (automatic radius) and with ``-psf_radius 8``.
+run with ``-psf fiber -psf_fwhm 46 -seed 1`` (0.1 mm pixels, automatic radius) and with
+``-psf_radius 8``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 SHAPE = (2527, 2463)
 CASES = {
-    "N1 fiber, automatic radius": ["-psf", "fiber", "-psf_fwhm", "46", "-pixel", "0.172"],
-    "N2 fiber, -psf_radius 8": ["-psf", "fiber", "-psf_fwhm", "46", "-pixel", "0.172", "-psf_radius", "8"],
+    "N1 automatic radius": ["-psf", "fiber", "-psf_fwhm", "46"],
+    "N2 -psf_radius 8": ["-psf", "fiber", "-psf_fwhm", "46", "-psf_radius", "8"],
 }
 
 
@@ -80,7 +81,7 @@ def main() -> int:
             print(rows[-1], flush=True)
     table = "\n".join(
         [
-            "| case (2463x2527, `-psf fiber -psf_fwhm 46 -pixel 0.172 -seed 1`) | noisify.c (s) | ours (s) | speed-up | files identical |",
+            "| case (2463x2527, `-psf fiber -psf_fwhm 46 -seed 1`) | noisify.c (s) | ours (s) | speed-up | files identical |",
             "|---|---|---|---|---|",
             *rows,
             "",

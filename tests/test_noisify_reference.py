@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
-import stat
 import subprocess
 import tempfile
 
@@ -26,7 +25,7 @@ import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from conftest import run_cli
+from conftest import reference_binary, run_cli
 
 FAILURES = pathlib.Path(tempfile.gettempdir()) / "noisify-property-failures"
 OUT_NAMES = ("intimage.img", "noiseimage.img", "image.pgm")
@@ -34,12 +33,7 @@ OUT_NAMES = ("intimage.img", "noiseimage.img", "image.pgm")
 
 @pytest.fixture(scope="module")
 def noisify_c() -> str:
-    path = os.environ.get("NOISIFY_C_BIN")
-    if not path:
-        pytest.skip("NOISIFY_C_BIN is not set (build noisify.c outside the project, see DEVELOPERS.md)")
-    if not (os.path.isfile(path) and os.stat(path).st_mode & stat.S_IXUSR):
-        pytest.skip(f"NOISIFY_C_BIN={path} is not an executable file")
-    return path
+    return reference_binary("NOISIFY_C_BIN")
 
 
 @st.composite

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .io import atomic
-from .response import Response, ResponseResult, seed_state
+from .response import PsfPass, Response, ResponseResult, seed_state
 
 PROG = "nanobragg noisify"
 
@@ -408,20 +408,17 @@ def _image_bytes(head: bytes, pixels: np.ndarray, bits: int) -> bytes:
     return head + np.ascontiguousarray(pixels, dtype="=u2" if bits == 16 else "=u4").tobytes()
 
 
-def _psf_lines(p: object, lines: list[str]) -> None:
-    from .response import PsfPass
-
-    assert isinstance(p, PsfPass)
+def _psf_lines(p: PsfPass, lines: list[str]) -> None:
     if p.max_input is not None:
         lines.append("  maximum input photon/pixel: %g" % p.max_input)
         if p.no_photons:
             lines.append("WARNING: no photons, PSF skipped")
             return
-        lines.append("  auto-selected psf_radius = %d pixels" % p.auto_radius)
+        lines.append("  auto-selected psf_radius = %d pixels" % (p.auto_radius or 0))
     lines.append("adding back %g lost photons" % p.lost_photons)
 
 
-def _psf_pass_lines(r: Response, p: object, lines: list[str]) -> None:
+def _psf_pass_lines(r: Response, p: PsfPass | None, lines: list[str]) -> None:
     if r.psf_fwhm_px <= 0.0 and not r.fix_quirks:
         lines.append("WARNING: apply_psf function has zero size")
     elif p is not None:
