@@ -236,6 +236,9 @@ pub fn apply(image: &[f32], width: usize, height: usize, psf: &Psf) -> Result<(V
     Ok((out.into_par_iter().map(|p| (p + each) as f32).collect(), report))
 }
 
+/// Radii up to this get precomputed tap lists (larger ones take the general loop).
+const FAST_TAPS_MAX: i64 = 64;
+
 /// How the spreading loop treats the image's edges and rounding.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Edges {
@@ -274,6 +277,34 @@ fn spread(image: &[f32], width: usize, height: usize, radii: &[i32], kern: &[f64
     } else {
         Vec::new()
     };
+    // For sources whose whole disc lies inside the image and the band: each radius's taps as
+    // (index offset, weight), with the zero and out-of-disc entries already dropped. Every target
+    // then gets one addition from the source, so the order within it does not matter.
+    let mut used = vec![false; (kr64.min(FAST_TAPS_MAX) + 1) as usize];
+    for &r in radii {
+        if r >= 0 && (r as i64) <= FAST_TAPS_MAX {
+            used[r as usize] = true;
+        }
+    }
+    let taps: Vec<Vec<(i64, f64)>> = used
+        .par_iter()
+        .enumerate()
+        .map(|(r, &u)| {
+            let r = r as i64;
+            let mut t = Vec::new();
+            if u {
+                for dx in -r..=r {
+                    for dy in -r..=r {
+                        let k = kern[((kr64 + dy) * ks + kr64 + dx) as usize];
+                        if k != 0.0 && dx * dx + dy * dy <= r * r {
+                            t.push((dy * w + dx, k));
+                        }
+                    }
+                }
+            }
+            t
+        })
+        .collect();
     let rows = band_rows(height);
     let mut out = vec![0f64; width * height];
     out.par_chunks_mut(rows * width).enumerate().for_each(|(band, o)| {
@@ -285,11 +316,23 @@ fn spread(image: &[f32], width: usize, height: usize, radii: &[i32], kern: &[f64
             for x0 in 0..w {
                 let i = (y0 * w + x0) as usize;
                 let r = radii[i] as i64;
-                if r < 0 {
+                // Nothing to spread, or nothing that reaches this band (the wrap adds a row).
+                if r < 0 || y0 + r + 1 < b0 || y0 - r >= b1 {
                     continue;
                 }
                 let v = image[i] as f64;
                 let scale = if edges == Edges::Corrected { 1.0 / norms[r as usize] } else { 1.0 };
+                if r <= FAST_TAPS_MAX && x0 - r >= 0 && x0 + r < w && y0 - r >= b0 && y0 + r < b1 {
+                    let centre = (y0 - b0) * w + x0;
+                    for &(off, k) in &taps[r as usize] {
+                        let j = (centre + off) as usize;
+                        o[j] = match edges {
+                            Edges::Reference => (o[j] + v * k) as f32 as f64,
+                            Edges::Corrected => o[j] + v * k * scale,
+                        };
+                    }
+                    continue;
+                }
                 for dx in -r..=r {
                     let x = x0 + dx;
                     // The reference's bound is x > width, so x = width runs on into the next row.
@@ -455,6 +498,9 @@ mod tests {
             (16, 40, PsfKind::Gauss, 2.5, 0),
             (20, 20, PsfKind::Fiber, 4.0, 30), // radius wider than the image: double hits
             (9, 31, PsfKind::Gauss, 1.0, 3),
+            // Tall bands: sources inside them take the precomputed-taps path.
+            (300, 200, PsfKind::Gauss, 1.5, 2),
+            (256, 256, PsfKind::Fiber, 0.3, 0),
         ] {
             let img = test_image(w, h);
             let psf = Psf { kind, fwhm_px: fwhm, radius_px: r };
