@@ -16,6 +16,7 @@ import datetime
 import os
 import pathlib
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,11 +43,15 @@ def make_image(path: pathlib.Path) -> None:
     img.astype("<f4").tofile(path)
 
 
-def timed(cmd: list[str], cwd: pathlib.Path) -> float:
+def timed(cmd: list[str], cwd: pathlib.Path) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system, all threads) seconds of one process."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
@@ -76,17 +81,18 @@ def main() -> int:
                 (dirs["ref"] / f).read_bytes() == (dirs["ours"] / f).read_bytes()
                 for f in ("intimage.img", "noiseimage.img", "image.pgm")
             )
-            r, o = statistics.median(t_ref), statistics.median(t_ours)
-            rows.append(f"| {name} | {r:.2f} | {o:.2f} | {r / o:.1f}x | {'yes' if same else 'NO'} |")
+            r, o = (statistics.median(w for w, _ in t) for t in (t_ref, t_ours))
+            rc, oc = (statistics.median(c for _, c in t) for t in (t_ref, t_ours))
+            rows.append(f"| {name} | {r:.2f} | {o:.2f} | {r / o:.1f}x | {rc:.2f} / {oc:.2f} | {'yes' if same else 'NO'} |")
             print(rows[-1], flush=True)
     table = "\n".join(
         [
-            "| case (2463x2527, `-psf fiber -psf_fwhm 46 -seed 1`) | noisify.c (s) | ours (s) | speed-up | files identical |",
-            "|---|---|---|---|---|",
+            "| case (2463x2527, `-psf fiber -psf_fwhm 46 -seed 1`) | noisify.c (s) | ours (s) | speed-up | CPU s noisify.c / ours | files identical |",
+            "|---|---|---|---|---|---|",
             *rows,
             "",
             f"whole processes, median of {opts.repeat} alternating runs, {os.cpu_count()} cores "
-            f"({platform.machine()}), {datetime.date.today().isoformat()}.",
+            f"({platform.machine()}), load average {os.getloadavg()[0]:.1f} at the end, {datetime.date.today().isoformat()}.",
         ]
     )
     print(table)
