@@ -374,7 +374,7 @@ pub fn apply_corrected(image: &[f32], width: usize, height: usize, psf: &Psf) ->
     if psf.radius_px < 0 {
         return Err(Error::config("psf.radius_px", "must be 0 (automatic) or positive"));
     }
-    if !(psf.fwhm_px > 0.0) || !psf.fwhm_px.is_finite() {
+    if !psf.fwhm_px.is_finite() || psf.fwhm_px <= 0.0 {
         return Err(Error::config("psf.fwhm_px", "must be positive"));
     }
     if pixels == 0 {
