@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import Config
 from .io.smv import header_value, read_smv
+from .noisify import RENDER_FLAGS
 
 
 class UsageError(Exception):
@@ -76,6 +77,8 @@ class Run:
     threads: int | None = None
     #: Flags accepted for compatibility that change nothing in the image.
     ignored: list[str] = field(default_factory=list)
+    #: Detector-response flags (noisify's, see noisify.RENDER_FLAGS) and their values.
+    response_args: list[str] = field(default_factory=list)
 
 
 def _number(flag: str, token: str) -> float:
@@ -492,6 +495,14 @@ def _adc(st: _State, flag: str, vals: list[str]) -> None:
 @_flag("-seed")
 def _seed(st: _State, flag: str, vals: list[str]) -> None:
     st.run.output.seed = _integer(flag, vals[0])
+
+
+def _response_flag(st: _State, flag: str, vals: list[str]) -> None:
+    st.run.response_args += [flag, *vals]
+
+
+for _name in RENDER_FLAGS:
+    _FLAGS[_name] = (1, _response_flag)
 
 
 @_flag("-printout", 0)

@@ -25,6 +25,7 @@ pub mod lattice;
 pub mod noise;
 pub mod output;
 pub mod panels;
+pub mod response;
 pub mod rng;
 pub mod setup;
 pub mod simd;

@@ -16,6 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+mod response;
+
 create_exception!(_core, NanoBraggError, PyValueError, "Base class of nanobragg_rs errors.");
 create_exception!(_core, ConfigError, NanoBraggError, "A configuration value is missing, malformed or impossible.");
 create_exception!(_core, InputFileError, NanoBraggError, "An input file could be read but not understood.");
@@ -401,5 +403,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noise_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(pgm_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(panel_simulations, m)?)?;
+    response::register(m)?;
     Ok(())
 }
