@@ -267,6 +267,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 USAGE = """usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's flags and units)
        nanobragg -cell a b c alpha beta gamma -default_F F [flags]
        nanobragg compare A B [--shape S F] [--png diff.png]
+       nanobragg nonbragg -stol water.stol [flags]   (nonBragg.c's flags: amorphous background)
 See README.md and docs/flags.md for every flag."""
 
 
@@ -277,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .compare import main as compare_main
 
         return compare_main(tokens[1:])
+    if tokens and tokens[0] == "nonbragg":
+        from .nonbragg import main as nonbragg_main
+
+        return nonbragg_main(tokens[1:])
     if tokens and tokens[0] == "dataset":
         from .dataset.cli import main as dataset_main
 
