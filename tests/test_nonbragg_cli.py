@@ -219,8 +219,11 @@ def test_q6_q15_img_extraction(tmp_path: pathlib.Path) -> None:
 
 
 def test_q7_pgm_size_and_nopgm(tmp_path: pathlib.Path) -> None:
-    nonbragg(tmp_path / "q", "-stol", "water.stol", *BASE, "-nonoise", "-nopgm")
-    nonbragg(tmp_path / "f", "-stol", "water.stol", *BASE, "-nonoise", "-fix_quirks")
+    # The same PGM scale in both modes (the corrected rmsd would change the automatic one).
+    # The same geometry (Q2 moves the default beam centre).
+    same = ["-pgmscale", "0.05", "-Xbeam", "6.4", "-Ybeam", "6.4"]
+    nonbragg(tmp_path / "q", "-stol", "water.stol", *BASE, "-nonoise", "-nopgm", *same)
+    nonbragg(tmp_path / "f", "-stol", "water.stol", *BASE, "-nonoise", "-fix_quirks", *same)
     nonbragg(tmp_path / "n", "-stol", "water.stol", *BASE, "-nonoise", "-fix_quirks", "-nopgm")
     q, f = (tmp_path / "q" / "image.pgm").read_bytes(), (tmp_path / "f" / "image.pgm").read_bytes()
     assert len(q) - len(f) == 32 * 32
@@ -237,14 +240,15 @@ def test_q11_twotheta_axis(tmp_path: pathlib.Path) -> None:
 
 
 def test_q12_orgx(tmp_path: pathlib.Path) -> None:
-    args = ["-stol", "water.stol", *BASE, "-nonoise", "-ORGX", "10", "-ORGY", "12"]
+    args = ["-stol", "unity.stol", *BASE, "-nonoise", "-ORGX", "10.25", "-ORGY", "12.25"]
     nonbragg(tmp_path / "q", *args)
     nonbragg(tmp_path / "f", *args, "-fix_quirks")
-    assert (header(tmp_path / "q")["ORGX"], header(tmp_path / "f")["ORGX"]) == ("10", "10")
-    # Corrected: the closest point is the centre of pixel 9 (1-based 10), 0.4 mm·9.5.
-    assert "-0.0038" in (tmp_path / "f" / "intimage.img").read_bytes().decode("ascii", "replace") or True
+    assert (header(tmp_path / "q")["ORGX"], header(tmp_path / "f")["ORGX"]) == ("10.25", "10.25")
+    # The closest point is the brightest pixel of a flat table: at ORGX·px = 4.1 mm (pixel
+    # 10) in the reference, at (ORGX − 0.5)·px = 3.9 mm (pixel 9) corrected.
     q, f = float_image(tmp_path / "q"), float_image(tmp_path / "f")
-    assert not np.array_equal(q, f)
+    assert np.unravel_index(np.argmax(q), q.shape) == (12, 10)
+    assert np.unravel_index(np.argmax(f), f.shape) == (11, 9)
 
 
 def test_q13_close_distance_sign(tmp_path: pathlib.Path) -> None:
@@ -255,19 +259,18 @@ def test_q13_close_distance_sign(tmp_path: pathlib.Path) -> None:
     assert float(header(tmp_path / "f")["CLOSE_DISTANCE"]) > 0
 
 
-def test_q16_negative_pgm(tmp_path: pathlib.Path) -> None:
-    args = ["-stol", "ice.stol", "-detpixels", "64", "-pixel", "0.4", "-distance", "40", "-thick", "0.001", "-fluence", "1e19", "-nonoise", "-pgmscale", "1"]
-    nonbragg(tmp_path / "q", *args)
-    nonbragg(tmp_path / "f", *args, "-fix_quirks")
+def test_q16_negative_pgm_wraps(tmp_path: pathlib.Path) -> None:
+    # Negative pixels (ice's negative lobes) wrap modulo 256 as the x86 cast does. (Corrected,
+    # F is clamped at 0, so no pixel is negative; the clamp of the PGM itself is a core test.)
+    args = ["-stol", "ice.stol", "-detpixels", "64", "-pixel", "0.4", "-distance", "40", "-thick", "0.001", "-fluence", "1e19", "-nonoise", "-pgmscale", "1e-5"]
+    nonbragg(tmp_path, *args)
     n = 64 * 64
-    for mode in ("q", "f"):
-        img = float_image(tmp_path / mode)
-        raw = (tmp_path / mode / "image.pgm").read_bytes()
-        head = len(raw) - (2 * n if mode == "q" else n)
-        pgm = np.frombuffer(raw[head : head + n], dtype=np.uint8).reshape(64, 64)
-        neg = img < -1
-        assert neg.any()
-        assert (pgm[neg] == 0).all() == (mode == "f")
+    img = float_image(tmp_path).astype(np.float64)
+    raw = (tmp_path / "image.pgm").read_bytes()
+    pgm = np.frombuffer(raw[len(raw) - 2 * n : len(raw) - n], dtype=np.uint8).reshape(64, 64)
+    neg = img * 1e-5 <= -1
+    assert neg.any()
+    assert np.array_equal(pgm[neg], (np.trunc(img[neg] * 1e-5).astype(np.int64) % 256).astype(np.uint8))
 
 
 # ---------------------------------------------------------------- Background

@@ -983,6 +983,16 @@ mod tests {
     }
 
     #[test]
+    fn corrected_pgm_clamps_negative_values() {
+        let input = NonBraggInput { fpixels: 2, spixels: 1, pixel_m: 1e-3, ..Default::default() };
+        let img = [-40.5f32, 300.0];
+        let nb = NonBragg::new(&input, &unity(), "t").unwrap();
+        assert_eq!(nb.pgm_image(&img, 1.0), vec![216, 255]);
+        let nb = NonBragg::new(&NonBraggInput { fixed: true, ..input }, &unity(), "t").unwrap();
+        assert_eq!(nb.pgm_image(&img, 1.0), vec![0, 255]);
+    }
+
+    #[test]
     fn x86_casts() {
         assert_eq!(x86_trunc_i32(f64::NAN) as u8, 0);
         assert_eq!(x86_trunc_i32(-40.5) as u8, 216);
