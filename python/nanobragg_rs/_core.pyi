@@ -16,6 +16,7 @@ __all__ = [
     "NonBraggImage",
     "Simulation",
     "__version__",
+    "add_background",
     "default_config",
     "int_pixels",
     "noise_pixels",
@@ -134,3 +135,6 @@ class NonBragg:
     def shape(self) -> tuple[int, int]: ...
 
 def read_columns(text: bytes, ncols: int) -> list[list[float]]: ...
+def add_background(
+    simulation: Simulation, image: npt.NDArray[np.float32], tables: list[StolTable], molecules: list[float]
+) -> None: ...

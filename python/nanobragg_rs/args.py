@@ -60,6 +60,8 @@ class Run:
     trace_pixel: tuple[int, int] | None = None
     progress: bool = True
     threads: int | None = None
+    #: Amorphous backgrounds (``-background``) added in the render (nanobragg_rs.background).
+    backgrounds: list[Any] = field(default_factory=list)
     #: Flags accepted for compatibility that change nothing in the image.
     ignored: list[str] = field(default_factory=list)
 
@@ -449,6 +451,18 @@ def _adc(st: _State, flag: str, vals: list[str]) -> None:
 @_flag("-seed")
 def _seed(st: _State, flag: str, vals: list[str]) -> None:
     st.run.output.seed = _integer(flag, vals[0])
+
+
+@_flag("-background")
+def _background(st: _State, flag: str, vals: list[str]) -> None:
+    from .background import Background
+
+    try:
+        bg = Background.parse(vals[0])
+        bg.table()  # read now: a bad table is a usage error before anything is rendered
+    except (ValueError, OSError) as e:
+        raise UsageError(f"{flag}: {e}") from None
+    st.run.backgrounds.append(bg)
 
 
 @_flag("-printout", 0)

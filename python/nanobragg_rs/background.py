@@ -14,11 +14,17 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from . import _core
+
+if TYPE_CHECKING:
+    from .simulate import Simulator
+
+AVOGADRO = 6.02214179e23
 
 #: Shipped materials: table file, density (g/cm³), molecular weight (g/mol); see
 #: data/stol/README.md for where the numbers come from.
@@ -98,6 +104,37 @@ class Background:
             "molecules": 0.0,
         }
 
+    def molecules(self, beamsize_mm: float) -> float:
+        """Molecules in the illuminated volume, as nonBragg counts them (the cross-section
+        clipped to the beam; beamsize < 0: not clipped)."""
+        s = self.sample_settings(beamsize_mm)
+        y, z = s["y_m"], s["z_m"]
+        beam = beamsize_mm / 1000.0
+        if beam >= 0:
+            y, z = min(y, beam), min(z, beam)
+        volume = s["thickness_m"] * y * z
+        return volume * s["density_g_per_m3"] * AVOGADRO / s["molecular_weight"]
+
+    @classmethod
+    def parse(cls, spec: str) -> Background:
+        """``MATERIAL:THICKNESS_MM[:DENSITY_G_CM3[:MOLECULAR_WEIGHT]]`` (the ``-background``
+        flag's value); MATERIAL is a shipped name or a table file (sin θ/λ, F)."""
+        parts = spec.rsplit(":", 3) if spec.count(":") else [spec]
+        # A file name may itself hold colons: take the numbers from the right.
+        nums: list[float] = []
+        while len(parts) > 1:
+            try:
+                nums.insert(0, float(parts[-1]))
+            except ValueError:
+                break
+            parts.pop()
+        material = ":".join(parts)
+        if not nums or len(nums) > 3:
+            raise ValueError(f"'{spec}' is not MATERIAL:THICKNESS_MM[:DENSITY_G_CM3[:MOLECULAR_WEIGHT]]")
+        density = nums[1] if len(nums) > 1 else None
+        mw = nums[2] if len(nums) > 2 else None
+        return cls(material, thickness_mm=nums[0], density_g_cm3=density, molecular_weight=mw)
+
     def render(
         self,
         *,
@@ -137,3 +174,14 @@ class Background:
         table = self.table(fix_quirks)
         nb = _core.NonBragg(settings, table, self.table_path)
         return nb.render().image()
+
+
+def add_backgrounds(sim: Simulator, image: np.ndarray, backgrounds: Sequence[Background]) -> None:
+    """Add ``backgrounds`` to ``image`` (rendered by ``sim``) in place: each material's
+    scattering on the same detector, sub-pixels, sources, polarization and window, computed
+    as nonBragg computes it, the molecules counted in the beam's cross-section."""
+    cfg = sim.config
+    beamsize = cfg.beam.beamsize_mm
+    fixed = bool(getattr(cfg, "fix_quirks", False))
+    tables = [b.table(fixed) for b in backgrounds]
+    _core.add_background(sim._sim, image, tables, [b.molecules(beamsize) for b in backgrounds])

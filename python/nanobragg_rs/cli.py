@@ -193,6 +193,8 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         sf.write_fdump(run.dump_file, cfg.crystal.default_F)
         print(f"writing dump file for next time: {run.dump_file}")
     seed = out.seed if out.seed is not None else int(time.time())
+    for bg in run.backgrounds:
+        print(f"  amorphous background: {bg.material} {bg.thickness_mm:g} mm ({bg.molecules(cfg.beam.beamsize_mm):g} molecules)")
     if out.write_noise:
         print("\n  noise image paramters:")
         print(f"  seed: {-seed}")
@@ -200,7 +202,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 
     spixels, fpixels = sim.shape
     progress = Progress(len(range(summary["roi"][2], summary["roi"][3] + 1)), run.progress and not run.printout)
-    image = sim.render(threads=run.threads, progress=progress)
+    image = sim.render(threads=run.threads, progress=progress, backgrounds=run.backgrounds)
     progress.close()
 
     if run.printout:

@@ -487,3 +487,145 @@ mod tests {
         assert!((r.molecules / 1e13 - 1.0).abs() < 1e-12);
     }
 }
+
+/// The flat-detector frame the background needs: pixel grid origin and axes, and what the
+/// curved detector and the solid angle use.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    pub pix0: V3,
+    pub fdet: V3,
+    pub sdet: V3,
+    pub odet: V3,
+    pub beam: V3,
+    pub pixel_size: f64,
+    pub oversample: usize,
+    pub distance: f64,
+    pub close_distance: f64,
+    pub curved: bool,
+    pub point_pixel: bool,
+}
+
+impl Frame {
+    /// Lab position of sub-pixel (sub_f, sub_s) of pixel (fpixel, spixel) at depth `odet_m`,
+    /// in nanoBragg's and nonBragg's common term order (curved: every pixel at `distance`).
+    #[inline]
+    pub fn position(&self, fpixel: usize, spixel: usize, sub_f: usize, sub_s: usize, odet_m: f64) -> (V3, f64, f64) {
+        let os = self.oversample;
+        let sub = self.pixel_size / os as f64;
+        let fdet = sub * (fpixel * os + sub_f) as f64 + sub / 2.0;
+        let sdet = sub * (spixel * os + sub_s) as f64 + sub / 2.0;
+        let mut p = [0.0; 3];
+        for i in 0..3 {
+            p[i] = fdet * self.fdet[i] + sdet * self.sdet[i] + odet_m * self.odet[i] + self.pix0[i];
+        }
+        if self.curved {
+            let d = self.distance;
+            let v = [d * self.beam[0], d * self.beam[1], d * self.beam[2]];
+            let v = crate::vec3::rotate_axis(v, self.sdet, p[1] / d);
+            p = crate::vec3::rotate_axis(v, self.fdet, p[2] / d);
+        }
+        (p, fdet, sdet)
+    }
+
+    /// Solid angle of a pixel seen at distance `r` (whole-pixel area, obliquity by the
+    /// close distance), or 1/r² for point pixels.
+    #[inline]
+    pub fn omega(&self, r: f64) -> f64 {
+        if self.point_pixel {
+            1.0 / r / r
+        } else {
+            self.pixel_size * self.pixel_size / r / r * self.close_distance / r
+        }
+    }
+}
+
+/// One amorphous material in the beam: its table and the molecules illuminated.
+pub struct Layer<'a> {
+    pub table: &'a StolTable,
+    pub molecules: f64,
+}
+
+/// Add the scattering of `layers` to a rendered image (photons per pixel, row-major): for
+/// every rendered pixel (`renders(f, s)`), sub-pixel and source, as nonBragg computes it, each
+/// layer scaled by r_e²·fluence·molecules/(sources·oversample²). Rows run in parallel, each
+/// starting its own table search (the same values as nonBragg's serial loop for increasing
+/// tables).
+#[allow(clippy::too_many_arguments)]
+pub fn add_layers(
+    frame: &Frame,
+    sources: &[BgSource],
+    pol: Polarization,
+    polar_axis: V3,
+    fluence: f64,
+    layers: &[Layer<'_>],
+    renders: &(dyn Fn(usize, usize) -> bool + Sync),
+    fpixels: usize,
+    image: &mut [f32],
+) {
+    use rayon::prelude::*;
+    const R_E_SQR: f64 = 7.94079248018965e-30;
+    let os = frame.oversample;
+    let steps = (sources.len() * os * os) as f64;
+    image.par_chunks_mut(fpixels.max(1)).enumerate().for_each(|(spixel, row)| {
+        let mut nearest = vec![0usize; layers.len()];
+        let mut axes = vec![polar_axis; layers.len()];
+        let mut sums = vec![0.0f64; layers.len()];
+        for (fpixel, value) in row.iter_mut().enumerate() {
+            if !renders(fpixel, spixel) {
+                continue;
+            }
+            sums.iter_mut().for_each(|s| *s = 0.0);
+            for sub_s in 0..os {
+                for sub_f in 0..os {
+                    let (p, _, _) = frame.position(fpixel, spixel, sub_f, sub_s, 0.0);
+                    let (d, r) = unitize(p);
+                    let omega = frame.omega(r);
+                    for (k, layer) in layers.iter().enumerate() {
+                        let mut px = SubPixel { diffracted: d };
+                        for src in sources {
+                            sums[k] += source_term(layer.table, &mut nearest[k], &mut px, src, &mut axes[k], pol, omega).value;
+                        }
+                    }
+                }
+            }
+            let mut v = *value;
+            for (k, layer) in layers.iter().enumerate() {
+                v += (sums[k] * R_E_SQR * fluence * layer.molecules / steps) as f32;
+            }
+            *value = v;
+        }
+    });
+}
+
+/// Add amorphous `layers` to an image rendered with `setup` (a nanoBragg render): the same
+/// detector, sub-pixels, sources, polarization and window, the background computed as
+/// nonBragg computes it (polarization and solid angle per sub-pixel and source, one sensor
+/// layer). Generated sources weigh 1 each, a source file's weights are applied, as in nonBragg.
+pub fn add_to_render(setup: &crate::Setup, layers: &[Layer<'_>], image: &mut [f32]) {
+    let g = &setup.geometry;
+    let frame = Frame {
+        pix0: g.pix0,
+        fdet: g.fdet,
+        sdet: g.sdet,
+        odet: g.odet,
+        beam: g.beam,
+        pixel_size: g.pixel_size,
+        oversample: setup.oversample,
+        distance: g.distance,
+        close_distance: g.close_distance,
+        curved: setup.curved,
+        point_pixel: setup.point_pixel,
+    };
+    let from_file = setup.divergence_points < 0;
+    let sources: Vec<BgSource> = setup
+        .sources
+        .iter()
+        .map(|s| BgSource {
+            incident: unitize([-s.position[0], -s.position[1], -s.position[2]]).0,
+            wavelength_m: s.wavelength_m,
+            weight: if from_file { s.weight } else { 1.0 },
+        })
+        .collect();
+    let pol = Polarization { kahn: setup.polarization, off: setup.nopolar };
+    add_layers(&frame, &sources, pol, g.polar, setup.fluence, layers, &|f, s| setup.renders(f, s), g.fpixels, image);
+}

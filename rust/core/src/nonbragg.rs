@@ -18,7 +18,7 @@
 //!
 //! `fixed` corrects the quirks listed in docs/nonbragg.md.
 
-use crate::background::{source_term, BgSource, Polarization, Sample, StolTable, SubPixel};
+use crate::background::{source_term, BgSource, Frame, Polarization, Sample, StolTable, SubPixel};
 use crate::error::{Error, Result};
 use crate::fmt::g;
 use crate::kernel::RenderControl;
@@ -511,6 +511,23 @@ impl NonBragg {
         })
     }
 
+    /// The detector frame of the background stage.
+    pub fn frame(&self) -> Frame {
+        Frame {
+            pix0: self.pix0,
+            fdet: self.fdet,
+            sdet: self.sdet,
+            odet: self.odet,
+            beam: self.beam,
+            pixel_size: self.pixel_m,
+            oversample: self.oversample,
+            distance: self.distance_m,
+            close_distance: self.close_distance_m,
+            curved: self.curved,
+            point_pixel: self.point_pixel,
+        }
+    }
+
     /// Whether pixel (f, s) is inside the window.
     pub fn in_roi(&self, f: usize, s: usize) -> bool {
         let (f, s) = (f as i64, s as i64);
@@ -553,8 +570,7 @@ impl NonBragg {
     pub fn render(&self, table: &StolTable, extract: Option<&ExtractInput>, printout: Printout, ctl: &RenderControl) -> Result<Rendered> {
         let (fp, sp) = (self.fpixels, self.spixels);
         let os = self.oversample;
-        let px = self.pixel_m;
-        let sub = px / os as f64;
+        let frame = self.frame();
         let mut image = vec![0f32; fp * sp];
         let srcs: Vec<BgSource> = self
             .sources
@@ -585,22 +601,10 @@ impl NonBragg {
                 let (mut fdet_pos, mut sdet_pos) = (0.0, 0.0);
                 for sub_s in 0..os {
                     for sub_f in 0..os {
-                        fdet_pos = sub * (fpixel * os + sub_f) as f64 + sub / 2.0;
-                        sdet_pos = sub * (spixel * os + sub_s) as f64 + sub / 2.0;
-                        let mut pos = [0.0; 3];
-                        for i in 0..3 {
-                            pos[i] = fdet_pos * self.fdet[i] + sdet_pos * self.sdet[i] + 0.0 * self.odet[i] + self.pix0[i];
-                        }
-                        if self.curved {
-                            let start = [self.distance_m * self.beam[0], self.distance_m * self.beam[1], self.distance_m * self.beam[2]];
-                            let nv = rotate_axis(start, self.sdet, pos[1] / self.distance_m);
-                            pos = rotate_axis(nv, self.fdet, pos[2] / self.distance_m);
-                        }
+                        let (pos, fd, sd) = frame.position(fpixel, spixel, sub_f, sub_s, 0.0);
+                        (fdet_pos, sdet_pos) = (fd, sd);
                         let (diffracted, airpath) = unitize(pos);
-                        omega = px * px / airpath / airpath * self.close_distance_m / airpath;
-                        if self.point_pixel {
-                            omega = 1.0 / airpath / airpath;
-                        }
+                        omega = frame.omega(airpath);
                         out.omega_sum += omega;
                         let mut spx = SubPixel { diffracted };
                         for src in &srcs {

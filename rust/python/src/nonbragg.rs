@@ -223,9 +223,39 @@ fn read_columns(text: &[u8], ncols: usize) -> Vec<Vec<f64>> {
     core::background::read_columns(text, ncols)
 }
 
+/// Add amorphous backgrounds, one per (table, molecules), to `image` (float32, the shape of
+/// `simulation`'s detector) rendered by `simulation`, in place, with its geometry, sources,
+/// polarization, oversampling and window.
+#[pyfunction]
+fn add_background(
+    py: Python<'_>,
+    simulation: &crate::Simulation,
+    mut image: numpy::PyReadwriteArray2<'_, f32>,
+    tables: Vec<PyRef<'_, StolTable>>,
+    molecules: Vec<f64>,
+) -> PyResult<()> {
+    let setup = simulation.setup.clone();
+    let g = &setup.geometry;
+    if image.shape() != [g.spixels, g.fpixels] {
+        return Err(PyValueError::new_err("image shape is not the simulation's detector"));
+    }
+    if tables.len() != molecules.len() {
+        return Err(PyValueError::new_err("one molecule count per table"));
+    }
+    let tables: Vec<Arc<CoreTable>> = tables.iter().map(|t| t.inner.clone()).collect();
+    let data = image.as_slice_mut().map_err(|_| PyValueError::new_err("image must be C-contiguous"))?;
+    py.detach(|| {
+        let layers: Vec<core::background::Layer<'_>> =
+            tables.iter().zip(&molecules).map(|(t, &m)| core::background::Layer { table: t, molecules: m }).collect();
+        core::background::add_to_render(&setup, &layers, data);
+    });
+    Ok(())
+}
+
 /// Register the classes on the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(add_background, m)?)?;
     m.add_class::<StolTable>()?;
     m.add_class::<NonBragg>()?;
     m.add_class::<NonBraggImage>()?;
