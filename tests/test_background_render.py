@@ -94,3 +94,17 @@ def test_equals_nanobragg_c_plus_two_nonbragg_c_runs(tmp_path: pathlib.Path) -> 
     reference = floats(d / "bragg.bin").astype(np.float64) + floats(d / "water.bin") + floats(d / "air.bin")
     ok = agrees(floats(d / "all.bin"), reference)
     assert ok.all(), f"{(~ok).sum()} pixels disagree"
+
+
+def test_dataset_frames_carry_the_background(tmp_path: pathlib.Path) -> None:
+    h5py = pytest.importorskip("h5py")
+    pytest.importorskip("hdf5plugin")
+    args = [*CRYSTAL, "-detpixels", "24", "-pixel", "0.5", "-distance", "60", "-oversample", "1", "-phi", "10", "-osc", "0.7"]
+    r = run_cli(["dataset", "-noprogress", *args, *BACKGROUNDS, "-frames", "2", "-float_images", "-nonoise", "-out", "d"], tmp_path, inputs=None)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(tmp_path / "d_master.h5", "r") as f:
+        frames = f["/entry/data/noiseless"][()]
+    for i in range(2):
+        cfg = config_from_args([*args, "-phi", repr(10 + i * 0.7)])
+        single = Simulator(cfg).render(backgrounds=[Background("water", thickness_mm=0.001), Background("air", thickness_mm=0.5)])
+        np.testing.assert_array_equal(frames[i], single)
