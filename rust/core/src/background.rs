@@ -8,7 +8,7 @@
 //! sources and outputs) is `crate::nonbragg`.
 
 use crate::error::{Error, Result};
-use crate::lattice::polarization_factor;
+use crate::lattice::polarization_of_units;
 use crate::vec3::{unitize, V3};
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +147,9 @@ pub struct StolTable {
     /// Lookups use a fresh binary search, clamp F at 0 and hold the end values beyond the
     /// table (the corrected mode); otherwise the reference's carried search and polynomial.
     fixed: bool,
+    /// The polynomial's four denominators for the window starting at each entry (they depend
+    /// on the table only; the same values the reference computes on every call).
+    den: Vec<[f64; 4]>,
 }
 
 impl StolTable {
@@ -205,7 +208,19 @@ impl StolTable {
         x[stols - 1] = 1e99;
         f[stols - 2] = f_high;
         f[stols - 1] = f_high;
-        Ok(StolTable { x, f, multiplier: mult, fixed })
+        let den = (0..x.len())
+            .map(|i| {
+                let a = |k: usize| x.get(i + k).copied().unwrap_or(f64::NAN);
+                let (a0, a1, a2, a3) = (a(0), a(1), a(2), a(3));
+                [
+                    (a0 - a1) * (a0 - a2) * (a0 - a3),
+                    (a1 - a0) * (a1 - a2) * (a1 - a3),
+                    (a2 - a0) * (a2 - a1) * (a2 - a3),
+                    (a3 - a0) * (a3 - a1) * (a3 - a2),
+                ]
+            })
+            .collect();
+        Ok(StolTable { x, f, multiplier: mult, fixed, den })
     }
 
     /// A table from the text of a two-column file (see [`read_columns`]); with `fixed`, lines
@@ -275,7 +290,7 @@ impl StolTable {
             // The last entry not above stol: x[n] <= stol < x[n+1].
             let n = self.x[2..stols - 2].partition_point(|&v| v <= stol) + 1;
             *nearest = n;
-            return polint(&self.x[n - 1..n + 3], &self.f[n - 1..n + 3], stol).max(0.0);
+            return self.polint_at(n - 1, stol).max(0.0);
         }
         let mut n = *nearest;
         while n < self.x.len() && stol > self.x[n] && n <= stols {
@@ -289,19 +304,21 @@ impl StolTable {
             // Reads outside the reference's arrays (only for a NaN or infinite stol).
             return f64::NAN;
         }
-        polint(&self.x[n - 1..n + 3], &self.f[n - 1..n + 3], stol)
+        self.polint_at(n - 1, stol)
     }
-}
 
-/// The reference's four-point Lagrange polynomial through (xa[i], ya[i]) at x, each term's
-/// products evaluated left to right and the terms summed in index order.
-#[inline]
-pub fn polint(xa: &[f64], ya: &[f64], x: f64) -> f64 {
-    let t0 = (x - xa[1]) * (x - xa[2]) * (x - xa[3]) * ya[0] / ((xa[0] - xa[1]) * (xa[0] - xa[2]) * (xa[0] - xa[3]));
-    let t1 = (x - xa[0]) * (x - xa[2]) * (x - xa[3]) * ya[1] / ((xa[1] - xa[0]) * (xa[1] - xa[2]) * (xa[1] - xa[3]));
-    let t2 = (x - xa[0]) * (x - xa[1]) * (x - xa[3]) * ya[2] / ((xa[2] - xa[0]) * (xa[2] - xa[1]) * (xa[2] - xa[3]));
-    let t3 = (x - xa[0]) * (x - xa[1]) * (x - xa[2]) * ya[3] / ((xa[3] - xa[0]) * (xa[3] - xa[1]) * (xa[3] - xa[2]));
-    t0 + t1 + t2 + t3
+    /// The reference's four-point Lagrange polynomial (its `polint`) through entries
+    /// i … i+3 at x: each term's products left to right, the terms summed in index order; the
+    /// denominators precomputed (the same values).
+    #[inline(always)]
+    fn polint_at(&self, i: usize, x: f64) -> f64 {
+        let (xa, ya, d) = (&self.x[i..i + 4], &self.f[i..i + 4], &self.den[i]);
+        let t0 = (x - xa[1]) * (x - xa[2]) * (x - xa[3]) * ya[0] / d[0];
+        let t1 = (x - xa[0]) * (x - xa[2]) * (x - xa[3]) * ya[1] / d[1];
+        let t2 = (x - xa[0]) * (x - xa[1]) * (x - xa[3]) * ya[2] / d[2];
+        let t3 = (x - xa[0]) * (x - xa[1]) * (x - xa[2]) * ya[3] / d[3];
+        t0 + t1 + t2 + t3
+    }
 }
 
 /// The illuminated amorphous sample (SI units: m, g/m³, g/mol).
@@ -365,8 +382,18 @@ impl Sample {
 pub struct BgSource {
     /// unit(−position): the incident direction the scattering vector uses.
     pub incident: V3,
+    /// unit(incident), as the reference's polarization call re-unitizes it.
+    pub incident_again: V3,
     pub wavelength_m: f64,
     pub weight: f64,
+}
+
+impl BgSource {
+    /// A source at `position` (any length unit; the beam comes from there).
+    pub fn new(position: V3, wavelength_m: f64, weight: f64) -> BgSource {
+        let incident = unitize([-position[0], -position[1], -position[2]]).0;
+        BgSource { incident, incident_again: unitize(incident).0, wavelength_m, weight }
+    }
 }
 
 /// Per-sub-pixel state the reference keeps while it loops over sources: the diffracted
@@ -409,22 +436,39 @@ pub fn source_term(
     pol: Polarization,
     omega: f64,
 ) -> Term {
+    let (stol, polar) = source_geometry(px, src, axis, pol);
+    material_term(table, nearest, stol, polar, omega, src.weight)
+}
+
+/// What a source's term needs that does not depend on the material: sin(θ)/λ (m⁻¹) and the
+/// polarization factor (re-normalising the diffracted direction and the axis in place, as the
+/// reference's polarization call does).
+#[inline]
+pub fn source_geometry(px: &mut SubPixel, src: &BgSource, axis: &mut V3, pol: Polarization) -> (f64, f64) {
     let d = px.diffracted;
     let inc = src.incident;
     let lambda = src.wavelength_m;
     let s = [(d[0] - inc[0]) / lambda, (d[1] - inc[1]) / lambda, (d[2] - inc[2]) / lambda];
     let stol = 0.5 * (s[0] * s[0] + s[1] * s[1] + s[2] * s[2]).sqrt();
-    let f = table.interpolate(stol, nearest);
-    let sign = if f < 0.0 { -1.0 } else { 1.0 };
     let polar = if pol.off {
         1.0
     } else {
-        let p = polarization_factor(pol.kahn, inc, d, *axis);
-        px.diffracted = unitize(d).0;
-        *axis = unitize(*axis).0;
-        p
+        // The reference unitizes d and the axis in place inside the call: compute each once.
+        let d1 = unitize(d).0;
+        let a1 = unitize(*axis).0;
+        px.diffracted = d1;
+        *axis = a1;
+        polarization_of_units(pol.kahn, src.incident_again, d1, a1)
     };
-    Term { value: sign * f * f * polar * omega * src.weight * 1.0, f, stol, polar }
+    (stol, polar)
+}
+
+/// One material's term at sin(θ)/λ `stol`: `sign·F²·P·Ω·weight`, in the reference's order.
+#[inline]
+pub fn material_term(table: &StolTable, nearest: &mut usize, stol: f64, polar: f64, omega: f64, weight: f64) -> Term {
+    let f = table.interpolate(stol, nearest);
+    let sign = if f < 0.0 { -1.0 } else { 1.0 };
+    Term { value: sign * f * f * polar * omega * weight * 1.0, f, stol, polar }
 }
 
 #[cfg(test)]
@@ -566,9 +610,11 @@ pub fn add_layers(
     const R_E_SQR: f64 = 7.94079248018965e-30;
     let os = frame.oversample;
     let steps = (sources.len() * os * os) as f64;
+    // The geometry (stol, polarization, with its in-place re-normalisations) is the same for
+    // every material: computed once per sub-pixel and source, then one lookup per material.
     image.par_chunks_mut(fpixels.max(1)).enumerate().for_each(|(spixel, row)| {
         let mut nearest = vec![0usize; layers.len()];
-        let mut axes = vec![polar_axis; layers.len()];
+        let mut axis = polar_axis;
         let mut sums = vec![0.0f64; layers.len()];
         for (fpixel, value) in row.iter_mut().enumerate() {
             if !renders(fpixel, spixel) {
@@ -580,10 +626,11 @@ pub fn add_layers(
                     let (p, _, _) = frame.position(fpixel, spixel, sub_f, sub_s, 0.0);
                     let (d, r) = unitize(p);
                     let omega = frame.omega(r);
-                    for (k, layer) in layers.iter().enumerate() {
-                        let mut px = SubPixel { diffracted: d };
-                        for src in sources {
-                            sums[k] += source_term(layer.table, &mut nearest[k], &mut px, src, &mut axes[k], pol, omega).value;
+                    let mut px = SubPixel { diffracted: d };
+                    for src in sources {
+                        let (stol, polar) = source_geometry(&mut px, src, &mut axis, pol);
+                        for (k, layer) in layers.iter().enumerate() {
+                            sums[k] += material_term(layer.table, &mut nearest[k], stol, polar, omega, src.weight).value;
                         }
                     }
                 }
@@ -620,11 +667,7 @@ pub fn add_to_render(setup: &crate::Setup, layers: &[Layer<'_>], image: &mut [f3
     let sources: Vec<BgSource> = setup
         .sources
         .iter()
-        .map(|s| BgSource {
-            incident: unitize([-s.position[0], -s.position[1], -s.position[2]]).0,
-            wavelength_m: s.wavelength_m,
-            weight: if from_file { s.weight } else { 1.0 },
-        })
+        .map(|s| BgSource::new(s.position, s.wavelength_m, if from_file { s.weight } else { 1.0 }))
         .collect();
     let pol = Polarization { kahn: setup.polarization, off: setup.nopolar };
     add_layers(&frame, &sources, pol, g.polar, setup.fluence, layers, &|f, s| setup.renders(f, s), g.fpixels, image);

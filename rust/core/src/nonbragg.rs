@@ -575,11 +575,7 @@ impl NonBragg {
         let srcs: Vec<BgSource> = self
             .sources
             .iter()
-            .map(|s| BgSource {
-                incident: unitize([-s.position[0], -s.position[1], -s.position[2]]).0,
-                wavelength_m: s.wavelength_m,
-                weight: s.weight,
-            })
+            .map(|s| BgSource::new(s.position, s.wavelength_m, s.weight))
             .collect();
         let pol = Polarization { kahn: self.kahn, off: self.nopolar };
         let mut axis = self.polar;
