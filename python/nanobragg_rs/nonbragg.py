@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from .args import UsageError, _integer, _number
+from .background import MATERIALS, TABLE_DIR
 from .io import atomic
 from .io.smv import header_value, read_smv
 
@@ -44,10 +46,6 @@ UNITS: dict[str, Callable[[float], float]] = {
     "%": lambda v: v / 100.0,
     "g/cm3": lambda v: v * 1e6,
 }
-
-
-class UsageError(Exception):
-    """A nonbragg command line that cannot be run; the message names the flag or file."""
 
 
 @dataclass(frozen=True)
@@ -191,20 +189,11 @@ FLAGS: tuple[Flag, ...] = (
 
 _BY_NAME: dict[str, Flag] = {name: f for f in FLAGS for name in f.names}
 
-#: Shipped materials: table file, density (g/cm³) and molecular weight (g/mol).
-MATERIALS: dict[str, tuple[str, float, float]] = {
-    "water": ("water.stol", 1.0, 18.0),
-    "ice": ("ice.stol", 0.92, 18.0),
-    "nanoice": ("nanoice.stol", 0.92, 18.0),
-    "air": ("air.stol", 1.2e-3, 28.97),
-}
-
-
 def material_path(name: str) -> str:
     """The shipped table file of a material."""
     if name not in MATERIALS:
         raise UsageError(f"-material: unknown material '{name}' (shipped: {', '.join(MATERIALS)})")
-    return os.path.join(os.path.dirname(__file__), "data", "stol", MATERIALS[name][0])
+    return os.path.join(TABLE_DIR, MATERIALS[name][0])
 
 
 @dataclass
@@ -232,23 +221,6 @@ class Run:
     printout: bool = False
     printout_pixel: tuple[int, int] | None = None
     fixed: bool = False
-
-
-def _number(flag: str, token: str) -> float:
-    try:
-        x = float(token)
-    except ValueError:
-        raise UsageError(f"{flag}: '{token}' is not a number") from None
-    if math.isnan(x):
-        raise UsageError(f"{flag}: '{token}' is not a number")
-    return x
-
-
-def _integer(flag: str, token: str) -> int:
-    try:
-        return int(token)
-    except ValueError:
-        raise UsageError(f"{flag}: '{token}' is not an integer") from None
 
 
 def _readable(flag: str, path: str) -> str:
@@ -598,4 +570,4 @@ def main(argv: Sequence[str]) -> int:
         nb, table, _ = prepare(run)
         execute(run, nb, table)
 
-    return run_reporting("nanobragg nonbragg", body, also=(UsageError,))
+    return run_reporting("nanobragg nonbragg", body)
