@@ -14,6 +14,7 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 
 from ._core import ConfigError, InputFileError, NanoBraggError, __version__
 from .args import Output, Run, UsageError, parse_args
+from .background import Background
 from .config import Beam, Config, Crystal, Detector, Sampling
 from .response import Response, ResponseResult
 from .simulate import Noise, Simulator, Stats, render
@@ -30,6 +31,7 @@ def config_from_args(tokens: list[str]) -> Config:
 
 
 __all__ = [
+    "Background",
     "Beam",
     "Config",
     "ConfigError",

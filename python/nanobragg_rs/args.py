@@ -75,6 +75,8 @@ class Run:
     detector_file: tuple[str, str] | None = None
     progress: bool = True
     threads: int | None = None
+    #: Amorphous backgrounds (``-background``) added in the render (nanobragg_rs.background).
+    backgrounds: list[Any] = field(default_factory=list)
     #: Flags accepted for compatibility that change nothing in the image.
     ignored: list[str] = field(default_factory=list)
     #: Detector-response flags (noisify's, see noisify.RENDER_FLAGS) and their values.
@@ -503,6 +505,16 @@ def _response_flag(st: _State, flag: str, vals: list[str]) -> None:
 
 for _name in RENDER_FLAGS:
     _FLAGS[_name] = (1, _response_flag)
+@_flag("-background")
+def _background(st: _State, flag: str, vals: list[str]) -> None:
+    from .background import Background
+
+    try:
+        bg = Background.parse(vals[0])
+        bg.table()  # read now: a bad table is a usage error before anything is rendered
+    except (ValueError, OSError) as e:
+        raise UsageError(f"{flag}: {e}") from None
+    st.run.backgrounds.append(bg)
 
 
 @_flag("-printout", 0)

@@ -261,6 +261,8 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         print(f"writing dump file for next time: {run.dump_file}")
     seed = out.seed if out.seed is not None else int(time.time())
     header = summary["header"]
+    for bg in run.backgrounds:
+        print(f"  amorphous background: {bg.material} {bg.thickness_mm:g} mm ({bg.molecules(cfg.beam.beamsize_mm):g} molecules)")
     if out.write_noise:
         print("\n  noise image paramters:")
         print(f"  seed: {-seed}")
@@ -268,7 +270,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 
     spixels, fpixels = sim.shape
     progress = Progress(len(range(summary["roi"][2], summary["roi"][3] + 1)), run.progress and not run.printout)
-    image = sim.render(threads=run.threads, progress=progress)
+    image = sim.render(threads=run.threads, progress=progress, backgrounds=run.backgrounds)
     progress.close()
 
     if run.printout:
@@ -347,6 +349,7 @@ USAGE = """usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's f
        nanobragg -cell a b c alpha beta gamma -default_F F [flags]
        nanobragg compare A B [--shape S F] [--png diff.png]
        nanobragg noisify -floatfile floatimage.bin [flags]   (noisify.c's flags)
+       nanobragg nonbragg -stol water.stol [flags]   (nonBragg.c's flags: amorphous background)
        nanobragg hkl IN.mtz|IN.cif|MODEL.pdb [-mtz_column L] [-dmin D] -out P1.hkl
 See README.md and docs/flags.md for every flag."""
 
@@ -362,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .noisify import main as noisify_main
 
         return noisify_main(tokens[1:])
+    if tokens and tokens[0] == "nonbragg":
+        from .nonbragg import main as nonbragg_main
+
+        return nonbragg_main(tokens[1:])
     if tokens and tokens[0] == "dataset":
         from .dataset.cli import main as dataset_main
 

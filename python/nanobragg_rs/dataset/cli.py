@@ -170,6 +170,7 @@ def build(tokens: Sequence[str]) -> tuple[Any, str, dict[str, Any]]:
         adc=run.output.adc,
         labels=labels,  # type: ignore[arg-type]
         mask_path=run.mask_file,
+        backgrounds=run.backgrounds,
         **ranges,
         **options,
     )

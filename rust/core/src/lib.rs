@@ -14,6 +14,7 @@
 //! ```
 
 pub mod config;
+pub mod background;
 pub mod crystal;
 pub mod detector;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod io;
 pub mod kernel;
 pub mod lattice;
 pub mod noise;
+pub mod nonbragg;
 pub mod output;
 pub mod panels;
 pub mod response;
