@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 __all__ = [
     "ConfigError",
+    "HklEntries",
     "HklTable",
     "InputFileError",
     "NanoBraggError",
@@ -52,6 +53,16 @@ class HklTable:
     def get(self, h: int, k: int, l: int) -> float | None: ...
 
 @final
+class HklEntries:
+    """Entries of an h k l F text file, kept in Rust until their arrays are asked for."""
+
+    @staticmethod
+    def read(path: str | PathLike[str]) -> HklEntries: ...
+    def arrays(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]: ...
+    def table(self, default_F: float) -> HklTable: ...
+    def __len__(self) -> int: ...
+
+@final
 class Simulation:
     """A configuration resolved into everything a render needs."""
 
@@ -61,6 +72,33 @@ class Simulation:
     def render(
         self, threads: int | None = None, progress: Callable[[int], object] | None = None, isa: str | None = None
     ) -> tuple[npt.NDArray[np.float32], float, str]: ...
+    def render_to_files(
+        self,
+        floatfile: str | PathLike[str] | None = None,
+        intfile: str | PathLike[str] | None = None,
+        pgmfile: str | PathLike[str] | None = None,
+        noisefile: str | PathLike[str] | None = None,
+        seed: int = 0,
+        scale: float = 0.0,
+        pgmscale: float = 0.0,
+        adc: float = 40.0,
+        threads: int | None = None,
+        progress: Callable[[int], object] | None = None,
+        isa: str | None = None,
+    ) -> tuple[dict[str, Any], float, str]: ...
+    def write_files(
+        self,
+        image: npt.NDArray[np.float32],
+        omega_sum: float,
+        floatfile: str | PathLike[str] | None = None,
+        intfile: str | PathLike[str] | None = None,
+        pgmfile: str | PathLike[str] | None = None,
+        noisefile: str | PathLike[str] | None = None,
+        seed: int = 0,
+        scale: float = 0.0,
+        pgmscale: float = 0.0,
+        adc: float = 40.0,
+    ) -> dict[str, Any]: ...
     def stats(self, image: npt.NDArray[np.float32], omega_sum: float) -> dict[str, Any]: ...
     def max_pixel(self, image: npt.NDArray[np.float32]) -> tuple[float, float, float]: ...
     def noise(self, image: npt.NDArray[np.float32], seed: int) -> tuple[npt.NDArray[np.float32], float]: ...

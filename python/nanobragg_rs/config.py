@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _core
 from .structure_factors import StructureFactors
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Vec3 = tuple[float, float, float]
 Convention = Literal["mosflm", "xds", "adxv", "denzo", "dials", "custom"]
@@ -233,7 +235,9 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
+    # A numpy scalar can only exist once numpy is imported; a plain run never imports it.
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.generic):
         return value.item()
     return value
 

@@ -30,6 +30,7 @@ pub mod simd;
 pub mod sources;
 pub mod stats;
 pub mod vec3;
+pub mod writers;
 
 pub use config::{BeamConfig, Config, CrystalConfig, DetectorConfig, SamplingConfig, Shape};
 pub use detector::{Convention, Pivot};
@@ -40,3 +41,4 @@ pub use simd::Isa;
 pub use noise::{noise_image, Noise};
 pub use setup::Setup;
 pub use stats::{image_stats, max_pixel, Stats};
+pub use writers::{write_outputs, Outputs, Written};
