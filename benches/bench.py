@@ -44,6 +44,7 @@ BENCHES = {
     # Default flags otherwise: automatic oversampling, noise image on (a fixed seed).
     "S64": "-cell 100 100 100 90 90 90 -default_F 100 -detpixels 64 -seed 1",
 }
+#: Output names, put before a case's flags so that its -nonoise still wins.
 OUT = ["-floatfile", "float.bin", "-intfile", "int.img", "-pgmfile", "image.pgm", "-noisefile", "noise.img", "-noprogress"]
 
 # Runs the command as its own process from a small, freshly started interpreter: wall time
@@ -81,26 +82,33 @@ def agreement(ours: np.ndarray, ref: np.ndarray) -> tuple[bool, int]:
     return bad == 0, bad
 
 
-def nanobragg_command() -> str:
-    """The `nanobragg` console script beside this interpreter (what `pip install` puts on PATH)."""
+def nanobragg_command(given: str | None) -> tuple[str, str]:
+    """The `nanobragg` console script to time (``--command``, else the one beside this
+    interpreter or on PATH) and the interpreter its first line names."""
     here = pathlib.Path(sys.executable).parent / "nanobragg"
-    found = str(here) if here.is_file() else shutil.which("nanobragg")
+    found = given or (str(here) if here.is_file() else shutil.which("nanobragg"))
     if not found:
         raise SystemExit("bench: no `nanobragg` command found (pip install the package first)")
-    return found
+    first = pathlib.Path(found).read_text().splitlines()[0]
+    python = first[2:].strip() if first.startswith("#!") else sys.executable
+    # Installs compile the package's bytecode; an editable install (or PYTHONDONTWRITEBYTECODE)
+    # may not have, and compiling the sources at every start would be timed.
+    code = "import compileall, nanobragg_rs, os; compileall.compile_dir(os.path.dirname(nanobragg_rs.__file__), quiet=1)"
+    subprocess.run([python, "-c", code], check=True, stdout=subprocess.DEVNULL)
+    return found, python
 
 
-def import_times(repeat: int) -> dict[str, float]:
+def import_times(python: str, repeat: int) -> dict[str, float]:
     """Medians (s) of: `python -c pass` as a process; the CLI import's cumulative time from
     -X importtime; `python -c "import nanobragg_rs.cli"` as a process; numpy's import."""
 
     def wall(code: str) -> float:
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        subprocess.run([python, "-c", code], check=True)
         return time.perf_counter() - t
 
-    def cumulative(module: str) -> float:
-        p = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True)
+    def cumulative(module: str, interpreter: str = python) -> float:
+        p = subprocess.run([interpreter, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True)
         for line in p.stderr.splitlines():
             m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)$", line)
             if m and m.group(2) == module:
@@ -108,7 +116,8 @@ def import_times(repeat: int) -> dict[str, float]:
         return float("nan")
 
     cli = "import nanobragg_rs.cli, sys; assert 'numpy' not in sys.modules, 'numpy was imported'"
-    runs = [(wall("pass"), cumulative("nanobragg_rs.cli"), wall(cli), cumulative("numpy")) for _ in range(repeat)]
+    # numpy's import for comparison, in this interpreter (the timed one need not have numpy).
+    runs = [(wall("pass"), cumulative("nanobragg_rs.cli"), wall(cli), cumulative("numpy", sys.executable)) for _ in range(repeat)]
     keys = ("python_pass_s", "cli_import_s", "python_import_cli_s", "numpy_import_s")
     return {k: statistics.median(r[i] for r in runs) for i, k in enumerate(keys)}
 
@@ -136,8 +145,8 @@ def run_case(name: str, line: str, threads: int, repeat: int, c_bin: str | None,
     ours, ref, render = [], [], []
     for _ in range(repeat):
         if c_bin:
-            ref.append(run_process([c_bin, *args, *OUT], dirs["ref"], ref_env))
-        ours.append(run_process([ours_cmd, *args, *OUT], dirs["ours"], ours_env))
+            ref.append(run_process([c_bin, *OUT, *args], dirs["ref"], ref_env))
+        ours.append(run_process([ours_cmd, *OUT, *args], dirs["ours"], ours_env))
         t = time.perf_counter()
         image = sim.render(threads=threads)
         render.append(time.perf_counter() - t)
@@ -158,7 +167,7 @@ def run_case(name: str, line: str, threads: int, repeat: int, c_bin: str | None,
         serial.mkdir()
         (serial / "inputs").symlink_to(INPUTS)
         subprocess.run(
-            [c_bin, *args, *OUT], cwd=serial, env=dict(os.environ, OMP_NUM_THREADS="1"), check=True, stdout=subprocess.DEVNULL
+            [c_bin, *OUT, *args], cwd=serial, env=dict(os.environ, OMP_NUM_THREADS="1"), check=True, stdout=subprocess.DEVNULL
         )
         row.update(
             ref_s=statistics.median(w for w, _ in ref),
@@ -199,7 +208,7 @@ def format_imports(t: dict[str, float]) -> str:
         f"Start-up: `python -c pass` {1000 * t['python_pass_s']:.1f} ms; "
         f"`python -c \"import nanobragg_rs.cli\"` {1000 * t['python_import_cli_s']:.1f} ms as a process, of which the "
         f"import itself (`-X importtime`, cumulative) {1000 * t['cli_import_s']:.1f} ms, numpy not imported "
-        f"(numpy alone would add {1000 * t['numpy_import_s']:.1f} ms)."
+        f"(numpy's import alone: {1000 * t['numpy_import_s']:.1f} ms)."
     )
 
 
@@ -208,6 +217,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--only", help="comma-separated cases (default: all)")
+    ap.add_argument("--command", help="the `nanobragg` script to time, e.g. from a fresh venv (default: this one's)")
     ap.add_argument("--json", help="also write the rows to this file")
     ap.add_argument("--write-readme", action="store_true", help="record the table in benches/README.md")
     a = ap.parse_args()
@@ -216,10 +226,10 @@ def main() -> int:
         return 2
     names = a.only.split(",") if a.only else list(BENCHES)
     c_bin = os.environ.get("NANOBRAGG_C_BIN")
-    ours_cmd = nanobragg_command()
+    ours_cmd, python = nanobragg_command(a.command)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load0 = os.getloadavg()[0]
-    imports = import_times(a.repeat)
+    imports = import_times(python, a.repeat)
     print(format_imports(imports), flush=True)
     print(HEADER, flush=True)
     rows = []

@@ -9,7 +9,6 @@ and the Python API share one path.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -199,6 +198,8 @@ class Config:
 
     def to_json(self) -> str:
         """JSON text of ``to_dict()``."""
+        import json  # here, not at the top: the command line never needs it
+
         return json.dumps(self.to_dict())
 
     def validate(self) -> None:

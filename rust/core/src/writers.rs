@@ -8,12 +8,12 @@
 
 use crate::error::Result;
 use crate::fmt::g;
-use crate::io::write_atomic;
+use crate::io::{write_atomic, write_atomic_with};
 use crate::noise::noise_image;
 use crate::output::{int_pixels_into, noise_pixels_into, pgm_pixels_into};
 use crate::setup::{header_values, Setup};
 use crate::stats::{image_stats, max_pixel, Stats};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What to write; `None` leaves a file out.
 #[derive(Clone, Debug, Default)]
@@ -97,18 +97,38 @@ pub fn pgm_header(fpixels: usize, spixels: usize, scale: f64) -> Vec<u8> {
     format!("P5\n{fpixels} {spixels}\n# pixels scaled by {}\n255\n", g(scale)).into_bytes()
 }
 
-/// An SMV file in one buffer: the header, then room for `n` native-order pixels (zeros),
-/// as u16 so the pixels can be converted in place. The header is a multiple of 512 bytes.
-fn smv_buffer(head: &[u8], n: usize) -> Vec<u16> {
-    let mut buf = vec![0u16; head.len() / 2 + n];
-    for (w, pair) in buf.iter_mut().zip(head.chunks_exact(2)) {
-        *w = u16::from_ne_bytes([pair[0], pair[1]]);
-    }
-    buf
+/// Rows converted and written at a time, so the integer, PGM and noise images are never
+/// whole in memory beside the float image.
+const BLOCK_ROWS: usize = 128;
+
+/// Write `head`, then `image` converted block by block: `convert(out, block, row0)` fills a
+/// zeroed `out` for the rows from `row0` and returns a count (the noise image's overloads),
+/// summed over the blocks. Pixels are written in native byte order (the SMV header says which).
+fn write_converted<T: Copy + Default>(
+    path: &Path,
+    head: &[u8],
+    image: &[f32],
+    width: usize,
+    convert: impl Fn(&mut [T], &[f32], usize) -> usize,
+) -> Result<usize> {
+    let rows = BLOCK_ROWS * width.max(1);
+    let mut buf = vec![T::default(); rows.min(image.len())];
+    let mut total = 0;
+    write_atomic_with(path, |f| {
+        f.write_all(head)?;
+        for (i, block) in image.chunks(rows).enumerate() {
+            let out = &mut buf[..block.len()];
+            out.fill(T::default());
+            total += convert(out, block, i * BLOCK_ROWS);
+            f.write_all(as_bytes(out))?;
+        }
+        Ok(())
+    })?;
+    Ok(total)
 }
 
 fn as_bytes<T: Copy>(data: &[T]) -> &[u8] {
-    // SAFETY: only used for u16 and f32, which have no padding bytes; u8 needs no alignment
+    // SAFETY: only used for u8, u16 and f32, which have no padding bytes; u8 needs no alignment
     // and the length is the slice's size in bytes.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
 }
@@ -136,7 +156,6 @@ pub fn write_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs
         1.0
     };
     let header = smv_header(setup);
-    let h = header.len() / 2;
 
     let stats_then_pgm = || -> Result<(Stats, Option<f64>)> {
         let st = image_stats(setup, image, omega_sum);
@@ -148,11 +167,10 @@ pub fn write_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs
         } else {
             int_scale
         };
-        let head = pgm_header(fpixels, spixels, scale);
-        let mut bytes = vec![0u8; head.len() + image.len()];
-        bytes[..head.len()].copy_from_slice(&head);
-        pgm_pixels_into(&mut bytes[head.len()..], image, fpixels, 0, roi, scale);
-        write_atomic(path, &bytes)?;
+        write_converted(path, &pgm_header(fpixels, spixels, scale), image, fpixels, |o: &mut [u8], b, row0| {
+            pgm_pixels_into(o, b, fpixels, row0, roi, scale);
+            0
+        })?;
         Ok((st, Some(scale)))
     };
     let float = || -> Result<()> {
@@ -163,21 +181,20 @@ pub fn write_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs
     };
     let int = || -> Result<()> {
         match &out.intfile {
-            Some(path) => {
-                let mut buf = smv_buffer(&header, image.len());
-                int_pixels_into(&mut buf[h..], image, fpixels, 0, roi, int_scale, out.adc);
-                write_atomic(path, as_bytes(&buf))
-            }
+            Some(path) => write_converted(path, &header, image, fpixels, |o: &mut [u16], b, row0| {
+                int_pixels_into(o, b, fpixels, row0, roi, int_scale, out.adc);
+                0
+            })
+            .map(drop),
             None => Ok(()),
         }
     };
     let noise = || -> Result<Option<(f64, usize)>> {
         let Some(path) = &out.noisefile else { return Ok(None) };
         let n = noise_image(setup, image, out.seed);
-        let mut buf = smv_buffer(&header, image.len());
-        let overloads = noise_pixels_into(&mut buf[h..], &n.photons, fpixels, 0, roi, out.adc);
-        drop(n.photons);
-        write_atomic(path, as_bytes(&buf))?;
+        let overloads = write_converted(path, &header, &n.photons, fpixels, |o: &mut [u16], b, row0| {
+            noise_pixels_into(o, b, fpixels, row0, roi, out.adc)
+        })?;
         Ok(Some((n.total, overloads)))
     };
 
