@@ -152,16 +152,17 @@ def test_interrupted_render_writes_nothing(tmp_path: pathlib.Path, monkeypatch: 
 def test_failed_file_leaves_the_others_complete(tmp_path: pathlib.Path) -> None:
     """The core's writers: one file that cannot be written fails the call, names the file,
     and leaves the files written beside it complete and no temporary file."""
+    from nanobragg_rs import FileOutputs
     from nanobragg_rs.args import parse_args
     from nanobragg_rs.cli import prepare
 
     sim, _ = prepare(parse_args(SMALL))
     missing = tmp_path / "missing" / "image.pgm"
     with pytest.raises(OSError, match="missing/image.pgm"):
-        sim.render_to_files(
-            floatfile=str(tmp_path / "float.bin"), intfile=str(tmp_path / "int.img"), pgmfile=str(missing),
-            noisefile=str(tmp_path / "noise.img"), seed=7,
-        )
+        sim.render_to_files(FileOutputs(
+            floatfile=tmp_path / "float.bin", intfile=tmp_path / "int.img", pgmfile=missing,
+            noisefile=tmp_path / "noise.img", seed=7,
+        ))
     assert _files(tmp_path) == ["float.bin", "int.img", "noise.img"]
     assert read_smv(tmp_path / "int.img").data.shape == (32, 32)
     assert (tmp_path / "float.bin").stat().st_size == 32 * 32 * 4

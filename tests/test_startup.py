@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import GOLDEN, require_golden
-from nanobragg_rs import Config, Simulator
+from nanobragg_rs import Config, FileOutputs, Simulator
 from nanobragg_rs.io import images, smv
 
 HEAVY = ("numpy", "h5py", "dask", "distributed", "matplotlib", "fabio", "hdf5plugin", "gemmi")
@@ -78,10 +78,10 @@ def _config(noise_adc: float = 40.0) -> Config:
 def test_core_writers_match_python_writers(tmp_path: pathlib.Path, scale: float, pgmscale: float, adc: float) -> None:
     sim = Simulator(_config())
     names = {k: str(tmp_path / f"core.{k}") for k in ("float", "int", "pgm", "noise")}
-    written = sim.render_to_files(
+    written = sim.render_to_files(FileOutputs(
         floatfile=names["float"], intfile=names["int"], pgmfile=names["pgm"], noisefile=names["noise"],
         seed=7, scale=scale, pgmscale=pgmscale, adc=adc,
-    )
+    ))
     image = sim.render()
     st = sim.stats(image)
     assert written.stats == st
@@ -100,8 +100,8 @@ def test_core_writers_match_python_writers(tmp_path: pathlib.Path, scale: float,
     for k in names:
         assert pathlib.Path(names[k]).read_bytes() == (tmp_path / f"py.{k}").read_bytes(), k
     # The same bytes from an image handed back in (the NXmx path).
-    again = sim.write_files(image, intfile=str(tmp_path / "again.int"), noisefile=str(tmp_path / "again.noise"),
-                            seed=7, scale=scale, adc=adc)
+    again = sim.write_files(image, FileOutputs(intfile=tmp_path / "again.int", noisefile=tmp_path / "again.noise",
+                                               seed=7, scale=scale, adc=adc))
     assert again.pgm_scale is None
     assert (tmp_path / "again.int").read_bytes() == (tmp_path / "py.int").read_bytes()
     assert (tmp_path / "again.noise").read_bytes() == (tmp_path / "py.noise").read_bytes()
@@ -109,7 +109,7 @@ def test_core_writers_match_python_writers(tmp_path: pathlib.Path, scale: float,
 
 def test_files_left_out(tmp_path: pathlib.Path) -> None:
     sim = Simulator(_config())
-    written = sim.render_to_files(floatfile=str(tmp_path / "f.bin"))
+    written = sim.render_to_files(FileOutputs(floatfile=tmp_path / "f.bin"))
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
     assert written.pgm_scale is None and written.noise_total is None
     assert np.array_equal(np.fromfile(tmp_path / "f.bin", dtype="<f4").reshape(sim.shape), sim.render())
@@ -118,4 +118,4 @@ def test_files_left_out(tmp_path: pathlib.Path) -> None:
 def test_write_error_names_the_file(tmp_path: pathlib.Path) -> None:
     sim = Simulator(_config())
     with pytest.raises(OSError, match="nowhere"):
-        sim.render_to_files(floatfile=str(tmp_path / "nowhere" / "f.bin"))
+        sim.render_to_files(FileOutputs(floatfile=tmp_path / "nowhere" / "f.bin"))

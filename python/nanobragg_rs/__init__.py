@@ -15,7 +15,7 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 from ._core import ConfigError, InputFileError, NanoBraggError, __version__
 from .args import Output, Run, UsageError, parse_args
 from .config import Beam, Config, Crystal, Detector, Sampling
-from .simulate import Noise, Simulator, Stats, Written, render
+from .simulate import FileOutputs, Noise, Simulator, Stats, Written, render
 from .structure_factors import StructureFactors
 
 
@@ -34,6 +34,7 @@ __all__ = [
     "ConfigError",
     "Crystal",
     "Detector",
+    "FileOutputs",
     "InputFileError",
     "NanoBraggError",
     "Noise",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .args import Output
-from .simulate import Simulator, Written
+from .simulate import FileOutputs, Simulator, Written
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,20 +27,15 @@ def render_and_write(
 ) -> tuple[Written, np.ndarray | None]:
     """Render and write the float, integer, PGM and noise files ``out`` asks for; with
     ``keep_image`` the float image is also returned as an array (for NXmx)."""
-    pgmfile = out.pgmfile if out.write_pgm else None
-    noisefile = out.noisefile if out.write_noise else None
-    if not keep_image:
-        written = sim.render_to_files(
-            floatfile=out.floatfile, intfile=out.intfile, pgmfile=pgmfile, noisefile=noisefile, seed=seed,
-            scale=out.scale, pgmscale=out.pgmscale, adc=out.adc, threads=threads, progress=progress,
-        )
-        return written, None
-    image = sim.render(threads=threads, progress=progress)
-    written = sim.write_files(
-        image, floatfile=out.floatfile, intfile=out.intfile, pgmfile=pgmfile, noisefile=noisefile, seed=seed,
-        scale=out.scale, pgmscale=out.pgmscale, adc=out.adc,
+    files = FileOutputs(
+        floatfile=out.floatfile, intfile=out.intfile, pgmfile=out.pgmfile if out.write_pgm else None,
+        noisefile=out.noisefile if out.write_noise else None, seed=seed, scale=out.scale, pgmscale=out.pgmscale,
+        adc=out.adc,
     )
-    return written, image
+    if not keep_image:
+        return sim.render_to_files(files, threads=threads, progress=progress), None
+    image = sim.render(threads=threads, progress=progress)
+    return sim.write_files(image, files), image
 
 
 def print_written(out: Output, written: Written, pixels: int) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import _core
+from ._core import FileOutputs
 from .config import Config
 
 if TYPE_CHECKING:
@@ -112,52 +113,24 @@ class Simulator:
 
     def render_to_files(
         self,
+        files: FileOutputs,
         *,
-        floatfile: str | None = None,
-        intfile: str | None = None,
-        pgmfile: str | None = None,
-        noisefile: str | None = None,
-        seed: int = 0,
-        scale: float = 0.0,
-        pgmscale: float = 0.0,
-        adc: float = 40.0,
         threads: int | None = None,
         progress: Callable[[int], object] | None = None,
         isa: str | None = None,
     ) -> Written:
         """Render and write nanoBragg's files straight from the image, which stays in the
-        compiled core (no numpy is needed): the raw float image, the SMV integer image
-        (value·scale + adc; ``scale`` 0 chooses 55000/max_I), the PGM preview (``pgmscale``
-        0 chooses 250/(5·rmsd)) and the SMV noise image drawn with ``-seed seed``. A file
-        given as None is not written. Each file is written atomically."""
-        d, self._omega_sum, self.isa = self._sim.render_to_files(
-            floatfile=floatfile, intfile=intfile, pgmfile=pgmfile, noisefile=noisefile, seed=seed, scale=scale,
-            pgmscale=pgmscale, adc=adc, threads=threads, progress=progress, isa=isa,
-        )
+        compiled core (no numpy is needed): the raw float image, the SMV integer image, the
+        PGM preview and the SMV noise image that ``files`` names, each atomically."""
+        d, self._omega_sum, self.isa = self._sim.render_to_files(files, threads, progress, isa)
         return Written._from(d)
 
-    def write_files(
-        self,
-        image: np.ndarray,
-        *,
-        floatfile: str | None = None,
-        intfile: str | None = None,
-        pgmfile: str | None = None,
-        noisefile: str | None = None,
-        seed: int = 0,
-        scale: float = 0.0,
-        pgmscale: float = 0.0,
-        adc: float = 40.0,
-    ) -> Written:
+    def write_files(self, image: np.ndarray, files: FileOutputs) -> Written:
         """The files of ``render_to_files`` for an image this simulator rendered."""
         import numpy as np
 
         omega = self._omega_sum if self._omega_sum is not None else float("nan")
-        d = self._sim.write_files(
-            np.ascontiguousarray(image, dtype=np.float32), omega, floatfile=floatfile, intfile=intfile,
-            pgmfile=pgmfile, noisefile=noisefile, seed=seed, scale=scale, pgmscale=pgmscale, adc=adc,
-        )
-        return Written._from(d)
+        return Written._from(self._sim.write_files(np.ascontiguousarray(image, dtype=np.float32), omega, files))
 
     def stats(self, image: np.ndarray) -> Stats:
         """Statistics of ``image`` as nanoBragg prints them (needs a render first for the

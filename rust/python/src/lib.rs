@@ -296,6 +296,40 @@ fn supported_isas() -> Vec<&'static str> {
     core::Isa::ALL.into_iter().filter(|i| i.supported()).map(|i| i.name()).collect()
 }
 
+/// The files a run writes, and how its integer images are scaled.
+#[pyclass(module = "nanobragg_rs._core", frozen)]
+struct FileOutputs {
+    inner: core::Outputs,
+}
+
+#[pymethods]
+impl FileOutputs {
+    /// A path of None leaves that file out; `scale` and `pgmscale` of 0 choose the reference's
+    /// automatic scales (55000/max_I and 250/(5·rmsd)); `seed` is the noise image's `-seed`.
+    #[new]
+    #[pyo3(signature = (
+        floatfile = None, intfile = None, pgmfile = None, noisefile = None, seed = 0,
+        scale = 0.0, pgmscale = 0.0, adc = 40.0,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        floatfile: Option<PathBuf>,
+        intfile: Option<PathBuf>,
+        pgmfile: Option<PathBuf>,
+        noisefile: Option<PathBuf>,
+        seed: i64,
+        scale: f64,
+        pgmscale: f64,
+        adc: f64,
+    ) -> Self {
+        FileOutputs { inner: core::Outputs { floatfile, intfile, pgmfile, noisefile, seed, int_scale: scale, pgm_scale: pgmscale, adc } }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("FileOutputs({:?})", self.inner)
+    }
+}
+
 fn written_dict<'py>(py: Python<'py>, written: &core::Written) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("stats", pythonize::pythonize(py, &written.stats)?)?;
@@ -359,34 +393,21 @@ impl Simulation {
         Ok((image_array(py, &self.setup, image.data), image.omega_sum, image.isa.name().to_string()))
     }
 
-    /// Render, then write the requested files straight from the image, which never reaches
-    /// Python (no numpy): the float image, the SMV integer image, the PGM preview and the SMV
-    /// noise image (a path of None leaves that file out). `scale` and `pgmscale` of 0 choose
-    /// the reference's automatic scales. Returns (written, omega_sum, isa); `written` holds
-    /// the statistics ("stats"), "int_scale", "pgm_scale", "noise_total" and "overloads".
-    #[pyo3(signature = (
-        floatfile = None, intfile = None, pgmfile = None, noisefile = None, seed = 0,
-        scale = 0.0, pgmscale = 0.0, adc = 40.0, threads = None, progress = None, isa = None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
+    /// Render, then write the files `files` names straight from the image, which never
+    /// reaches Python (no numpy). Returns (written, omega_sum, isa); `written` holds the
+    /// statistics ("stats"), "int_scale", "pgm_scale", "noise_total" and "overloads".
+    #[pyo3(signature = (files, threads = None, progress = None, isa = None))]
     fn render_to_files<'py>(
         &self,
         py: Python<'py>,
-        floatfile: Option<PathBuf>,
-        intfile: Option<PathBuf>,
-        pgmfile: Option<PathBuf>,
-        noisefile: Option<PathBuf>,
-        seed: i64,
-        scale: f64,
-        pgmscale: f64,
-        adc: f64,
+        files: &FileOutputs,
         threads: Option<usize>,
         progress: Option<&Bound<'py, PyAny>>,
         isa: Option<&str>,
     ) -> PyResult<(Bound<'py, PyDict>, f64, String)> {
         let isa = parse_isa(isa)?;
         let setup = self.setup.clone();
-        let outputs = core::Outputs { floatfile, intfile, pgmfile, noisefile, seed, int_scale: scale, pgm_scale: pgmscale, adc };
+        let outputs = files.inner.clone();
         let ctl = Arc::new(core::RenderControl::default());
         let (written, omega_sum, isa) = run_detached(py, threads, ctl, progress, move |ctl| {
             let image = core::render_with(&setup, isa, ctl)?;
@@ -398,28 +419,15 @@ impl Simulation {
 
     /// The files of `render_to_files` from an image already rendered (whose render summed
     /// `omega_sum`); returns `written`.
-    #[pyo3(signature = (
-        image, omega_sum, floatfile = None, intfile = None, pgmfile = None, noisefile = None,
-        seed = 0, scale = 0.0, pgmscale = 0.0, adc = 40.0,
-    ))]
-    #[allow(clippy::too_many_arguments)]
     fn write_files<'py>(
         &self,
         py: Python<'py>,
         image: PyReadonlyArray2<'py, f32>,
         omega_sum: f64,
-        floatfile: Option<PathBuf>,
-        intfile: Option<PathBuf>,
-        pgmfile: Option<PathBuf>,
-        noisefile: Option<PathBuf>,
-        seed: i64,
-        scale: f64,
-        pgmscale: f64,
-        adc: f64,
+        files: &FileOutputs,
     ) -> PyResult<Bound<'py, PyDict>> {
         let data = image_slice(&self.setup, &image)?;
-        let outputs = core::Outputs { floatfile, intfile, pgmfile, noisefile, seed, int_scale: scale, pgm_scale: pgmscale, adc };
-        let written = py.detach(|| core::write_outputs(&self.setup, data, omega_sum, &outputs)).map_err(to_py)?;
+        let written = py.detach(|| core::write_outputs(&self.setup, data, omega_sum, &files.inner)).map_err(to_py)?;
         written_dict(py, &written)
     }
 
@@ -480,6 +488,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Simulation>()?;
     m.add_class::<HklTable>()?;
     m.add_class::<HklEntries>()?;
+    m.add_class::<FileOutputs>()?;
     m.add_function(wrap_pyfunction!(read_hkl, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
