@@ -19,13 +19,15 @@ from .structure_factors import StructureFactors
 if TYPE_CHECKING:
     import numpy as np
 
+    from .panels.model import Panel
+
 Vec3 = tuple[float, float, float]
 Convention = Literal["mosflm", "xds", "adxv", "denzo", "dials", "custom"]
 Pivot = Literal["beam", "sample"]
 Shape = Literal["square", "round", "gauss", "tophat"]
 
 #: Fields that carry data arrays rather than settings; they are not sent as configuration.
-DATA_FIELDS = {"structure_factors", "mask"}
+DATA_FIELDS = {"structure_factors", "mask", "panels"}
 
 
 @dataclass
@@ -132,6 +134,9 @@ class Detector:
     roi: tuple[int, int, int, int] | None = None
     #: One value per pixel, shape (spixels, fpixels); 0 skips the pixel.
     mask: np.ndarray | None = None
+    #: A multi-panel detector (``nanobragg_rs.panels.Panel``, frozen); when given, it is the
+    #: whole detector and the single-detector geometry fields above are not used.
+    panels: tuple[Panel, ...] | None = None
 
 
 @dataclass
