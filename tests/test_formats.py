@@ -89,43 +89,53 @@ def _files(folder: pathlib.Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-def test_smv_write_failing_midway_leaves_no_partial_file(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "int.img").write_bytes(b"from an earlier run")
+# Runs the command with files limited to `limit` bytes: a write past it fails with EFBIG
+# ("File too large") part way through, a real fault in the middle of a file.
+_SIZE_LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from nanobragg_rs.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
 
-    real_rows = images.int_rows
 
-    def one_block_then_fail(*args: Any) -> Any:
-        # The header and the first block of pixels reach the temporary file, then the disk fills.
-        yield next(real_rows(*args))
-        assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir()), "writes go to a temporary name"
-        raise OSError(28, "No space left on device")
+def test_write_failing_midway_leaves_no_partial_file(tmp_path: pathlib.Path) -> None:
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(images, "int_rows", one_block_then_fail)
-    res = run_cli(SMALL, tmp_path, inputs=None)
-    assert res.returncode == 2
-    assert "No space left on device" in res.stderr
-    # int.img keeps its old contents; the outputs written beside it (the float image, and the
-    # PGM, which is written concurrently) are complete; no temporary file is left.
+    (tmp_path / "float.bin").write_bytes(b"from an earlier run")
+    # 32x32 pixels: the float image (4096 bytes) passes the limit, the others (< 3000) do not.
+    res = subprocess.run(
+        [sys.executable, "-c", _SIZE_LIMITED, "3000", *SMALL], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 2, res.stderr
+    assert "float.bin" in res.stderr and "File too large" in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    # float.bin keeps its old contents; the files written beside it are complete; no
+    # temporary file is left.
+    assert (tmp_path / "float.bin").read_bytes() == b"from an earlier run"
     files = _files(tmp_path)
-    assert set(files) <= {"float.bin", "int.img", "image.pgm"} and "float.bin" in files, files
-    assert (tmp_path / "int.img").read_bytes() == b"from an earlier run"
-    assert (tmp_path / "float.bin").stat().st_size == 32 * 32 * 4
+    assert set(files) <= {"float.bin", "int.img", "image.pgm", "noise.img"}, files
+    for name in {"int.img", "noise.img"} & set(files):
+        assert read_smv(tmp_path / name).data.shape == (32, 32)
     if "image.pgm" in files:
         assert len((tmp_path / "image.pgm").read_bytes().split(b"255\n", 1)[1]) == 32 * 32
 
 
-def test_failure_before_the_rename_removes_the_temporary_file(
+def test_python_writer_failure_before_the_rename_removes_the_temporary_file(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every byte written, then the rename fails: the file must still not appear."""
+    """Every byte written, then the rename fails: the file must still not appear (the Python
+    writers, used by data sets and NXmx)."""
 
     def fail(src: str, dst: str) -> None:
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(atomic.os, "replace", fail)
-    res = run_cli(SMALL, tmp_path, inputs=None)
-    assert res.returncode == 2
-    assert "Input/output error" in res.stderr
+    with pytest.raises(OSError, match="Input/output error"):
+        images.write_float(tmp_path / "float.bin", np.ones((4, 4), dtype=np.float32))
     assert _files(tmp_path) == []
 
 
@@ -139,20 +149,23 @@ def test_interrupted_render_writes_nothing(tmp_path: pathlib.Path, monkeypatch: 
     assert _files(tmp_path) == []
 
 
-def test_interrupted_write_keeps_nothing(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C while the PGM preview is being written (after the float and integer images)."""
-    real = atomic.atomic_open
+def test_failed_file_leaves_the_others_complete(tmp_path: pathlib.Path) -> None:
+    """The core's writers: one file that cannot be written fails the call, names the file,
+    and leaves the files written beside it complete and no temporary file."""
+    from nanobragg_rs import FileOutputs
+    from nanobragg_rs.args import parse_args
+    from nanobragg_rs.cli import prepare
 
-    def interrupt_pgm(path: Any) -> Any:
-        if str(path).endswith(".pgm"):
-            raise KeyboardInterrupt
-        return real(path)
-
-    monkeypatch.setattr(atomic, "atomic_open", interrupt_pgm)
-    res = run_cli(SMALL, tmp_path, inputs=None)
-    assert res.returncode == 130
-    assert _files(tmp_path) == ["float.bin", "int.img"]
+    sim, _ = prepare(parse_args(SMALL))
+    missing = tmp_path / "missing" / "image.pgm"
+    with pytest.raises(OSError, match="missing/image.pgm"):
+        sim.render_to_files(FileOutputs(
+            floatfile=tmp_path / "float.bin", intfile=tmp_path / "int.img", pgmfile=missing,
+            noisefile=tmp_path / "noise.img", seed=7,
+        ))
+    assert _files(tmp_path) == ["float.bin", "int.img", "noise.img"]
     assert read_smv(tmp_path / "int.img").data.shape == (32, 32)
+    assert (tmp_path / "float.bin").stat().st_size == 32 * 32 * 4
 
 
 def test_written_files_follow_the_umask(tmp_path: pathlib.Path) -> None:

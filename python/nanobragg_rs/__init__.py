@@ -17,7 +17,7 @@ from .args import Output, Run, UsageError, parse_args
 from .background import Background
 from .config import Beam, Config, Crystal, Detector, Sampling
 from .response import Response, ResponseResult
-from .simulate import Noise, Simulator, Stats, render
+from .simulate import FileOutputs, Noise, Simulator, Stats, Written, render
 from .structure_factors import StructureFactors
 
 
@@ -37,6 +37,7 @@ __all__ = [
     "ConfigError",
     "Crystal",
     "Detector",
+    "FileOutputs",
     "InputFileError",
     "NanoBraggError",
     "Noise",
@@ -49,6 +50,7 @@ __all__ = [
     "Stats",
     "StructureFactors",
     "UsageError",
+    "Written",
     "__version__",
     "config_from_args",
     "parse_args",

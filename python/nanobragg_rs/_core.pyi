@@ -9,6 +9,8 @@ import numpy.typing as npt
 
 __all__ = [
     "ConfigError",
+    "FileOutputs",
+    "HklEntries",
     "HklTable",
     "InputFileError",
     "NanoBraggError",
@@ -61,6 +63,32 @@ class HklTable:
     def get(self, h: int, k: int, l: int) -> float | None: ...
 
 @final
+class HklEntries:
+    """Entries of an h k l F text file, kept in Rust until their arrays are asked for."""
+
+    @staticmethod
+    def read(path: str | PathLike[str]) -> HklEntries: ...
+    def arrays(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]: ...
+    def table(self, default_F: float) -> HklTable: ...
+    def __len__(self) -> int: ...
+
+@final
+class FileOutputs:
+    """The files a run writes, and how its integer images are scaled."""
+
+    def __new__(
+        cls,
+        floatfile: str | PathLike[str] | None = None,
+        intfile: str | PathLike[str] | None = None,
+        pgmfile: str | PathLike[str] | None = None,
+        noisefile: str | PathLike[str] | None = None,
+        seed: int = 0,
+        scale: float = 0.0,
+        pgmscale: float = 0.0,
+        adc: float = 40.0,
+    ) -> FileOutputs: ...
+
+@final
 class Simulation:
     """A configuration resolved into everything a render needs."""
 
@@ -70,6 +98,14 @@ class Simulation:
     def render(
         self, threads: int | None = None, progress: Callable[[int], object] | None = None, isa: str | None = None
     ) -> tuple[npt.NDArray[np.float32], float, str]: ...
+    def render_to_files(
+        self,
+        files: FileOutputs,
+        threads: int | None = None,
+        progress: Callable[[int], object] | None = None,
+        isa: str | None = None,
+    ) -> tuple[dict[str, Any], float, str]: ...
+    def write_files(self, image: npt.NDArray[np.float32], omega_sum: float, files: FileOutputs) -> dict[str, Any]: ...
     def stats(self, image: npt.NDArray[np.float32], omega_sum: float) -> dict[str, Any]: ...
     def max_pixel(self, image: npt.NDArray[np.float32]) -> tuple[float, float, float]: ...
     def noise(self, image: npt.NDArray[np.float32], seed: int) -> tuple[npt.NDArray[np.float32], float]: ...

@@ -6,20 +6,18 @@ Usage: ``nanobragg [flags]`` renders one image as nanoBragg.c would;
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from . import _core
 from .args import Run, UsageError, parse_args
 from .console import Progress, print_setup
-from .io import images, smv
-from .simulate import Simulator, Stats
+from .io import smv
+from .outputs import print_written, render_and_write
+from .simulate import Simulator
 from .structure_factors import StructureFactors
 
 #: Configuration fields and the flags that set them, for error messages.
@@ -179,7 +177,7 @@ def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
 
 def load_structure_factors(run: Run) -> StructureFactors:
     """The structure factors of -hkl (any format, by content) or -pdb, as the flags ask."""
-    from .reflections import ReflectionFileError, file_kind
+    from .file_kinds import ReflectionFileError, file_kind
 
     if run.hkl_file and run.pdb_file:
         raise UsageError("-pdb: give either -hkl or -pdb, not both")
@@ -270,7 +268,16 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 
     spixels, fpixels = sim.shape
     progress = Progress(len(range(summary["roi"][2], summary["roi"][3] + 1)), run.progress and not run.printout)
-    image = sim.render(threads=run.threads, progress=progress, backgrounds=run.backgrounds)
+    written = None
+    if run.response_args:
+        # The detector response stage writes its own images from the float image.
+        image = sim.render(threads=run.threads, progress=progress, backgrounds=run.backgrounds)
+    else:
+        # The core writes the float, integer, PGM and noise files straight from the image; only
+        # NXmx (and backgrounds, added to it) need the image as an array.
+        written, image = render_and_write(
+            sim, out, seed, run.threads, progress, keep_image=bool(out.h5file), backgrounds=run.backgrounds
+        )
     progress.close()
 
     if run.printout:
@@ -288,6 +295,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 
     if run.response_args:
         # The detector response stage (docs/noisify.md): noisify's images of this render.
+        from .io import images
         from .noisify import render_stage
 
         images.write_float(out.floatfile, image)
@@ -298,49 +306,11 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         print("\n".join(lines))
         return
 
-    roi = tuple(summary["roi"])
-    # After the render the two cores share the outputs: the statistics (serial sums, whose
-    # order sets the PGM scale) and then the PGM on one worker thread, the float file on
-    # another, the integer image (which needs only max_I) here. The Rust calls and file writes
-    # release the GIL.
-    max_i = sim.max_pixel(image)[0]
-    scale = out.scale
-    if scale <= 0.0:
-        scale = 55000.0 / max_i if max_i > 0.0 else 1.0
-
-    def stats_then_pgm() -> tuple[Stats, float | None]:
-        st = sim.stats(image)
-        if not out.write_pgm:
-            return st, None
-        pgm_scale = out.pgmscale
-        if pgm_scale <= 0.0:
-            pgm_scale = 250.0 / (5.0 * st.rmsd) if st.rmsd > 0.0 else scale
-        images.write_pgm(out.pgmfile, images.pgm_rows(image, pgm_scale, roi), pgm_scale, image.shape)
-        return st, pgm_scale
-
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        stats_pgm = pool.submit(stats_then_pgm)
-        float_written = pool.submit(images.write_float, out.floatfile, image)
-        smv.write_smv(out.intfile, images.int_rows(image, scale, out.adc, roi), header)
-        float_written.result()
-        st, pgm_scale = stats_pgm.result()
-    print(f"solid angle subtended by detector = {st.solid_angle_sr:g} steradian ( {100 * st.solid_angle_sr / 4 / math.pi:g}% sphere)")
-    print(f"writing {out.floatfile} as {image.size} 4-byte floats")
-    print(f"max_I = {st.max_I:g}  at {st.max_I_x:g} {st.max_I_y:g}")
-    print(f"mean= {st.mean:g} rms= {st.rms:g} rmsd= {st.rmsd:g}")
-    print(f"intfile_scale = {scale:g}")
-    print(f"writing {out.intfile} as 2-byte integers")
-    if pgm_scale is not None:
-        print(f"pgm_scale = {pgm_scale:g}")
-        print(f"writing {out.pgmfile} as 1-byte integers")
-    noise = None
-    if out.write_noise:
-        noise = sim.noise(image, seed)
-        overloads = sum(o for _, o in images.noise_rows(noise.photons, out.adc, roi))
-        print(f"{noise.total:.0f} photons on noise image ({overloads} overloads)")
-        print(f"writing {out.noisefile} as 2-byte integers")
-        smv.write_smv(out.noisefile, (b for b, _ in images.noise_rows(noise.photons, out.adc, roi)), header)
+    assert written is not None
+    print_written(out, written, spixels * fpixels)
     if out.h5file:
+        assert image is not None
+        noise = sim.noise(image, seed) if out.write_noise else None
         print(f"writing {out.h5file} as NeXus NXmx")
         write_nxmx(out.h5file, sim, image, noise.photons if noise is not None else None)
 

@@ -9,16 +9,16 @@ and the Python API share one path.
 from __future__ import annotations
 
 import dataclasses
-import json
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-
-import numpy as np
 
 from . import _core
 from .structure_factors import StructureFactors
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .panels.model import Panel
 
 Vec3 = tuple[float, float, float]
@@ -203,6 +203,8 @@ class Config:
 
     def to_json(self) -> str:
         """JSON text of ``to_dict()``."""
+        import json  # here, not at the top: the command line never needs it
+
         return json.dumps(self.to_dict())
 
     def validate(self) -> None:
@@ -239,7 +241,9 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
+    # A numpy scalar can only exist once numpy is imported; a plain run never imports it.
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.generic):
         return value.item()
     return value
 

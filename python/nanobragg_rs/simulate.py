@@ -6,12 +6,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from . import _core
+from ._core import FileOutputs
 from .config import Config
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .background import Background
 
 
@@ -28,6 +29,24 @@ class Stats:
     rmsd: float
     count: int
     solid_angle_sr: float
+
+
+@dataclass(frozen=True)
+class Written:
+    """What writing a run's files found: the statistics and the scales the reference prints."""
+
+    stats: Stats
+    #: Integer-image scale used (the automatic 55000/max_I unless one was given).
+    int_scale: float
+    #: PGM scale used, or None when no PGM was written.
+    pgm_scale: float | None
+    #: Photons on the noise image and pixels over 65535, or None and 0 without one.
+    noise_total: float | None
+    overloads: int
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> Written:
+        return cls(Stats(**d.pop("stats")), **d)
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,8 @@ class Simulator:
         mask = config.detector.mask
         flat_mask = None
         if mask is not None:
+            import numpy as np
+
             flat_mask = np.ascontiguousarray(np.asarray(mask).reshape(-1) != 0, dtype=np.uint16)
         self._sim = _core.Simulation(config.to_dict(), table, flat_mask)
         self._omega_sum: float | None = None
@@ -113,19 +134,46 @@ class Simulator:
             add_backgrounds(self, image, backgrounds)
         return image
 
+    def render_to_files(
+        self,
+        files: FileOutputs,
+        *,
+        threads: int | None = None,
+        progress: Callable[[int], object] | None = None,
+        isa: str | None = None,
+    ) -> Written:
+        """Render and write nanoBragg's files straight from the image, which stays in the
+        compiled core (no numpy is needed): the raw float image, the SMV integer image, the
+        PGM preview and the SMV noise image that ``files`` names, each atomically."""
+        d, self._omega_sum, self.isa = self._sim.render_to_files(files, threads, progress, isa)
+        return Written._from(d)
+
+    def write_files(self, image: np.ndarray, files: FileOutputs) -> Written:
+        """The files of ``render_to_files`` for an image this simulator rendered."""
+        import numpy as np
+
+        omega = self._omega_sum if self._omega_sum is not None else float("nan")
+        return Written._from(self._sim.write_files(np.ascontiguousarray(image, dtype=np.float32), omega, files))
+
     def stats(self, image: np.ndarray) -> Stats:
         """Statistics of ``image`` as nanoBragg prints them (needs a render first for the
         solid angle)."""
+        import numpy as np
+
         omega = self._omega_sum if self._omega_sum is not None else float("nan")
         return Stats(**self._sim.stats(np.ascontiguousarray(image, dtype=np.float32), omega))
 
     def max_pixel(self, image: np.ndarray) -> tuple[float, float, float]:
         """max_I and the detector position (m, fast and slow) of its pixel, as nanoBragg finds
         them; faster than ``stats`` (which it is part of)."""
+        import numpy as np
+
         return self._sim.max_pixel(np.ascontiguousarray(image, dtype=np.float32))
 
     def noise(self, image: np.ndarray, seed: int) -> Noise:
         """Poisson noise for ``image`` drawn as nanoBragg draws it with ``-seed seed``."""
+        import numpy as np
+
         photons, total = self._sim.noise(np.ascontiguousarray(image, dtype=np.float32), seed)
         return Noise(photons, total)
 

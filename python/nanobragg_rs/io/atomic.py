@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -25,6 +24,8 @@ def _temporary_beside(target: str) -> tuple[int, str]:
 
     mkstemp creates the file with mode 0600; it is widened to what an ordinary ``open``
     would give (0666 less the umask) so the renamed file is not private by accident."""
+    import tempfile  # here: it imports shutil, random and the compressors, which a plain run never needs
+
     folder = os.path.dirname(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=folder)
     try:

@@ -14,10 +14,12 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .images import write_blocks
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Keys in the order nanoBragg writes them.
 HEADER_KEYS = (
@@ -62,6 +64,8 @@ def write_smv(
 ) -> None:
     """Write unsigned 16-bit pixels (the (SIZE2, SIZE1) image, or its row blocks in order) with a
     nanoBragg header, atomically."""
+    import numpy as np
+
     blocks = [pixels] if isinstance(pixels, np.ndarray) else pixels
     write_blocks(path, header_text(values), (np.asarray(b, dtype=np.uint16) for b in blocks))
 
@@ -77,6 +81,8 @@ class SMVImage:
 
 def read_smv(path: str | os.PathLike[str]) -> SMVImage:
     """Read an SMV file; raises ``ValueError`` naming the file if it is not one."""
+    import numpy as np
+
     name = os.fspath(path)
     with open(name, "rb") as f:
         raw = f.read()

@@ -34,6 +34,7 @@ pub mod simd;
 pub mod sources;
 pub mod stats;
 pub mod vec3;
+pub mod writers;
 
 pub use config::{BeamConfig, Config, CrystalConfig, DetectorConfig, SamplingConfig, Shape};
 pub use detector::{Convention, Pivot};
@@ -45,3 +46,4 @@ pub use noise::{noise_image, Noise};
 pub use panels::{Panel, PanelSetup};
 pub use setup::Setup;
 pub use stats::{image_stats, max_pixel, Stats};
+pub use writers::{write_outputs, Outputs, Written};

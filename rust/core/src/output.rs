@@ -15,14 +15,9 @@ fn window_columns(width: usize, row0: usize, roi: Roi, i: usize) -> Option<std::
     (row >= roi[2] && row <= roi[3]).then(|| roi[0]..=roi[1].min(width - 1))
 }
 
-fn convert<T: Copy + Send + Default>(
-    block: &[f32],
-    width: usize,
-    row0: usize,
-    roi: Roi,
-    f: impl Fn(f32) -> T + Sync,
-) -> Vec<T> {
-    let mut out = vec![T::default(); block.len()];
+/// Convert `block` into `out` (as long as `block`), leaving pixels outside the window as they are.
+fn convert_into<T: Copy + Send>(out: &mut [T], block: &[f32], width: usize, row0: usize, roi: Roi, f: impl Fn(f32) -> T + Sync) {
+    assert_eq!(out.len(), block.len(), "output and image blocks differ in size");
     out.par_chunks_mut(width.max(1)).zip(block.par_chunks(width.max(1))).enumerate().for_each(|(i, (o, b))| {
         if let Some(columns) = window_columns(width, row0, roi, i) {
             for x in columns {
@@ -30,23 +25,36 @@ fn convert<T: Copy + Send + Default>(
             }
         }
     });
-    out
 }
 
 /// `-intfile` pixels: value·scale + adc clamped to [0, 65535] and rounded as
 /// `floorf((float)(t + 0.5))`; a NaN becomes 0.
 pub fn int_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64, adc: f64) -> Vec<u16> {
-    convert(block, width, row0, roi, |v| {
+    let mut out = vec![0; block.len()];
+    int_pixels_into(&mut out, block, width, row0, roi, scale, adc);
+    out
+}
+
+/// `int_pixels` into `out` (zeros outside the window: pass a zeroed buffer).
+pub fn int_pixels_into(out: &mut [u16], block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64, adc: f64) {
+    convert_into(out, block, width, row0, roi, |v| {
         let t = v as f64 * scale + adc;
         let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 65535.0) };
         ((t + 0.5) as f32).floor() as u16
-    })
+    });
 }
 
 /// `-noisefile` pixels from Poisson photons: photons + adc, clamped to [0, 65535] and
 /// truncated; also the number of pixels over 65535 (the reference's overloads).
 pub fn noise_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64) -> (Vec<u16>, usize) {
-    let out = convert(block, width, row0, roi, |v| {
+    let mut out = vec![0; block.len()];
+    let over = noise_pixels_into(&mut out, block, width, row0, roi, adc);
+    (out, over)
+}
+
+/// `noise_pixels` into `out` (a zeroed buffer); returns the overloads.
+pub fn noise_pixels_into(out: &mut [u16], block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64) -> usize {
+    convert_into(out, block, width, row0, roi, |v| {
         let t = v as f64 + adc;
         if t.is_nan() {
             0
@@ -54,24 +62,30 @@ pub fn noise_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64
             t.clamp(0.0, 65535.0) as u16
         }
     });
-    let over = block
+    block
         .par_chunks(width.max(1))
         .enumerate()
         .filter_map(|(i, b)| window_columns(width, row0, roi, i).map(|c| b[c].iter().filter(|&&v| v as f64 + adc > 65535.0).count()))
-        .sum();
-    (out, over)
+        .sum()
 }
 
 /// `-pgmfile` pixels: value·scale truncated, at most 255; a NaN becomes 0.
 pub fn pgm_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64) -> Vec<u8> {
-    convert(block, width, row0, roi, |v| {
+    let mut out = vec![0; block.len()];
+    pgm_pixels_into(&mut out, block, width, row0, roi, scale);
+    out
+}
+
+/// `pgm_pixels` into `out` (a zeroed buffer).
+pub fn pgm_pixels_into(out: &mut [u8], block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64) {
+    convert_into(out, block, width, row0, roi, |v| {
         let t = v as f64 * scale;
         if t.is_nan() {
             0
         } else {
             t.clamp(0.0, 255.0) as u8
         }
-    })
+    });
 }
 
 #[cfg(test)]

@@ -166,14 +166,52 @@ impl HklTable {
     }
 }
 
+/// Entries of an `h k l F` text file, kept in Rust: a table is built from them without
+/// numpy, and the arrays are made only when asked for.
+#[pyclass(module = "nanobragg_rs._core", frozen)]
+struct HklEntries {
+    inner: Arc<core::HklEntries>,
+}
+
+#[pymethods]
+impl HklEntries {
+    /// Read an `h k l F` text file.
+    #[staticmethod]
+    fn read(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let e = py.detach(|| core::hkl::read_hkl_text(&path)).map_err(to_py)?;
+        Ok(HklEntries { inner: Arc::new(e) })
+    }
+
+    /// (indices int32 (N, 3), amplitudes float64 (N,)).
+    fn arrays<'py>(&self, py: Python<'py>) -> (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<f64>>) {
+        entry_arrays(py, &self.inner)
+    }
+
+    /// The dense table, with `default_F` on grid points without an entry.
+    #[allow(non_snake_case)]
+    fn table(&self, py: Python<'_>, default_F: f64) -> PyResult<HklTable> {
+        let e = self.inner.clone();
+        let t = py.detach(move || core::HklTable::from_entries(&e, default_F)).map_err(to_py)?;
+        Ok(HklTable { inner: Arc::new(t) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.amplitudes.len()
+    }
+}
+
+fn entry_arrays<'py>(py: Python<'py>, e: &core::HklEntries) -> (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<f64>>) {
+    let n = e.indices.len();
+    let flat: Vec<i32> = e.indices.iter().flatten().copied().collect();
+    let idx = Array2::from_shape_vec((n, 3), flat).expect("n x 3").into_pyarray(py);
+    (idx, PyArray1::from_vec(py, e.amplitudes.clone()))
+}
+
 /// Read an `h k l F` text file into (indices int32 (N, 3), amplitudes float64 (N,)).
 #[pyfunction]
 fn read_hkl<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<f64>>)> {
     let e = py.detach(|| core::hkl::read_hkl_text(&path)).map_err(to_py)?;
-    let n = e.indices.len();
-    let flat: Vec<i32> = e.indices.iter().flatten().copied().collect();
-    let idx = Array2::from_shape_vec((n, 3), flat).expect("n x 3").into_pyarray(py);
-    Ok((idx, PyArray1::from_vec(py, e.amplitudes)))
+    Ok(entry_arrays(py, &e))
 }
 
 fn block_args<'a>(block: &'a PyReadonlyArray2<'_, f32>) -> PyResult<(&'a [f32], usize)> {
@@ -261,6 +299,50 @@ fn supported_isas() -> Vec<&'static str> {
     core::Isa::ALL.into_iter().filter(|i| i.supported()).map(|i| i.name()).collect()
 }
 
+/// The files a run writes, and how its integer images are scaled.
+#[pyclass(module = "nanobragg_rs._core", frozen)]
+struct FileOutputs {
+    inner: core::Outputs,
+}
+
+#[pymethods]
+impl FileOutputs {
+    /// A path of None leaves that file out; `scale` and `pgmscale` of 0 choose the reference's
+    /// automatic scales (55000/max_I and 250/(5·rmsd)); `seed` is the noise image's `-seed`.
+    #[new]
+    #[pyo3(signature = (
+        floatfile = None, intfile = None, pgmfile = None, noisefile = None, seed = 0,
+        scale = 0.0, pgmscale = 0.0, adc = 40.0,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        floatfile: Option<PathBuf>,
+        intfile: Option<PathBuf>,
+        pgmfile: Option<PathBuf>,
+        noisefile: Option<PathBuf>,
+        seed: i64,
+        scale: f64,
+        pgmscale: f64,
+        adc: f64,
+    ) -> Self {
+        FileOutputs { inner: core::Outputs { floatfile, intfile, pgmfile, noisefile, seed, int_scale: scale, pgm_scale: pgmscale, adc } }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("FileOutputs({:?})", self.inner)
+    }
+}
+
+fn written_dict<'py>(py: Python<'py>, written: &core::Written) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("stats", pythonize::pythonize(py, &written.stats)?)?;
+    d.set_item("int_scale", written.int_scale)?;
+    d.set_item("pgm_scale", written.pgm_scale)?;
+    d.set_item("noise_total", written.noise_total)?;
+    d.set_item("overloads", written.overloads)?;
+    Ok(d)
+}
+
 /// A resolved simulation: the configuration with every derived quantity, ready to render.
 #[pyclass(module = "nanobragg_rs._core", frozen)]
 struct Simulation {
@@ -312,6 +394,44 @@ impl Simulation {
         let ctl = Arc::new(core::RenderControl::default());
         let image = run_detached(py, threads, ctl, progress, move |ctl| core::render_with(&setup, isa, ctl))?;
         Ok((image_array(py, &self.setup, image.data), image.omega_sum, image.isa.name().to_string()))
+    }
+
+    /// Render, then write the files `files` names straight from the image, which never
+    /// reaches Python (no numpy). Returns (written, omega_sum, isa); `written` holds the
+    /// statistics ("stats"), "int_scale", "pgm_scale", "noise_total" and "overloads".
+    #[pyo3(signature = (files, threads = None, progress = None, isa = None))]
+    fn render_to_files<'py>(
+        &self,
+        py: Python<'py>,
+        files: &FileOutputs,
+        threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+        isa: Option<&str>,
+    ) -> PyResult<(Bound<'py, PyDict>, f64, String)> {
+        let isa = parse_isa(isa)?;
+        let setup = self.setup.clone();
+        let outputs = files.inner.clone();
+        let ctl = Arc::new(core::RenderControl::default());
+        let (written, omega_sum, isa) = run_detached(py, threads, ctl, progress, move |ctl| {
+            let image = core::render_with(&setup, isa, ctl)?;
+            let written = core::write_outputs(&setup, &image.data, image.omega_sum, &outputs)?;
+            Ok((written, image.omega_sum, image.isa))
+        })?;
+        Ok((written_dict(py, &written)?, omega_sum, isa.name().to_string()))
+    }
+
+    /// The files of `render_to_files` from an image already rendered (whose render summed
+    /// `omega_sum`); returns `written`.
+    fn write_files<'py>(
+        &self,
+        py: Python<'py>,
+        image: PyReadonlyArray2<'py, f32>,
+        omega_sum: f64,
+        files: &FileOutputs,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let data = image_slice(&self.setup, &image)?;
+        let written = py.detach(|| core::write_outputs(&self.setup, data, omega_sum, &files.inner)).map_err(to_py)?;
+        written_dict(py, &written)
     }
 
     /// Statistics the reference prints (max_I and its position, mean, rms, rmsd, solid angle).
@@ -396,6 +516,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputFileError", m.py().get_type::<InputFileError>())?;
     m.add_class::<Simulation>()?;
     m.add_class::<HklTable>()?;
+    m.add_class::<HklEntries>()?;
+    m.add_class::<FileOutputs>()?;
     nonbragg::register(m)?;
     m.add_function(wrap_pyfunction!(read_hkl, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
