@@ -329,9 +329,9 @@ def test_rerun_renders_only_missing_frames(tmp_path: pathlib.Path) -> None:
     keep = {p.name: stat_key(p) for p in tmp_path.glob("m_data_*.h5")}
     (tmp_path / "m_data_000002.h5").unlink()
     (tmp_path / "m_master.h5").unlink()
-    (tmp_path / ".m_data_000003.h5.abcdefgh.tmp").write_bytes(b"half a file")
-    (tmp_path / ".m_cbf.abcdefgh.tmp").mkdir()
-    (tmp_path / ".other_data_000001.h5.abcdefgh.tmp").write_bytes(b"not ours")
+    (tmp_path / ".m_data_000003.h5.abcdef12.tmp").write_bytes(b"half a file")
+    (tmp_path / ".m_00001.cbf.0123abcd.tmp").write_bytes(b"half a frame")
+    (tmp_path / ".other_data_000001.h5.abcdef12.tmp").write_bytes(b"not ours")
     res = dataset(args, tmp_path)
     assert "4 of 6 frames already written; rendering the other 2" in res.stdout
     assert "rendered 2 frames (4 already written)" in res.stdout
@@ -339,7 +339,7 @@ def test_rerun_renders_only_missing_frames(tmp_path: pathlib.Path) -> None:
     assert after == before  # the same bytes, master included
     for name in ("m_data_000001.h5", "m_data_000003.h5"):
         assert stat_key(tmp_path / name) == keep[name]
-    assert sorted(p.name for p in tmp_path.glob(".*")) == [".other_data_000001.h5.abcdefgh.tmp"]
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [".other_data_000001.h5.abcdef12.tmp"]
     # A complete data set: nothing to render, the same files.
     res = dataset(args, tmp_path)
     assert "rendered 0 frames (6 already written)" in res.stdout

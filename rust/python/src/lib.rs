@@ -16,6 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+mod outputs;
+
 create_exception!(_core, NanoBraggError, PyValueError, "Base class of nanobragg_rs errors.");
 create_exception!(_core, ConfigError, NanoBraggError, "A configuration value is missing, malformed or impossible.");
 create_exception!(_core, InputFileError, NanoBraggError, "An input file could be read but not understood.");
@@ -69,6 +71,7 @@ fn run_detached<T: Send + 'static>(
     progress: Option<&Bound<'_, PyAny>>,
     job: impl FnOnce(&core::RenderControl) -> core::Result<T> + Send + 'static,
 ) -> PyResult<T> {
+    outputs::numpy_ready(py)?;
     let pool = pool(threads)?;
     let (tx, rx) = mpsc::channel();
     let worker_ctl = ctl.clone();
@@ -367,6 +370,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputFileError", m.py().get_type::<InputFileError>())?;
     m.add_class::<Simulation>()?;
     m.add_class::<HklTable>()?;
+    m.add_class::<outputs::Outputs>()?;
+    m.add_function(wrap_pyfunction!(outputs::temporary_name, m)?)?;
+    m.add_function(wrap_pyfunction!(outputs::temporary_of, m)?)?;
     m.add_function(wrap_pyfunction!(read_hkl, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
