@@ -176,7 +176,7 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 def test_nxmx_files_are_the_documented_set(series: pathlib.Path) -> None:
     names = sorted(p.name for p in series.iterdir())
     assert names == sorted(
-        ["xtal_plan.json", "xtal_master.h5", "xtal_labels.csv"] + [f"xtal_data_00000{i}.h5" for i in (1, 2, 3)]
+        ["xtal_plan.json", "xtal_ledger.tsv", "xtal_master.h5", "xtal_labels.csv"] + [f"xtal_data_00000{i}.h5" for i in (1, 2, 3)]
     )
 
 
@@ -275,7 +275,7 @@ def test_smv_and_cbf_frames_read_by_fabio_hold_the_same_counts(series: pathlib.P
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(
         [f"{p}_{i:05d}.{e}" for p, e in (("c", "cbf"), ("s", "img")) for i in range(1, 6)]
-        + ["c_plan.json", "c_labels.csv", "s_plan.json", "s_labels.csv"]
+        + ["c_plan.json", "c_ledger.tsv", "c_labels.csv", "s_plan.json", "s_ledger.tsv", "s_labels.csv"]
     )
 
 

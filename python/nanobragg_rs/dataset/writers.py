@@ -9,6 +9,8 @@ uninterrupted one.
 Layout for ``-out NAME``::
 
     NAME_plan.json          the plan (written first; a re-run must match it)
+    NAME_ledger.tsv         size and SHA-256 of each finished frame file (see ledger.py)
+    NAME.lock               held while a driver runs (see ledger.py)
     NAME_data_000001.h5     nxmx: frames 1..chunk as /entry/data/data (n, s, f) uint32,
     NAME_data_000002.h5           bitshuffle/LZ4, and /entry/data/noiseless float32 if asked
     NAME_master.h5          nxmx: geometry, beam, scan, labels, links to the data (last)
@@ -71,7 +73,7 @@ def file_of_frame(plan: Plan, out: str, index: int) -> str:
 
 def output_files(plan: Plan, out: str) -> list[str]:
     """Every file a complete run writes, in a fixed order."""
-    files = [plan_file(out)]
+    files = [plan_file(out), f"{out}_ledger.tsv"]
     if plan.format == "nxmx":
         files += [data_file(out, c) for c in range(plan.n_chunks)]
         files.append(master_file(out))
@@ -81,7 +83,7 @@ def output_files(plan: Plan, out: str) -> list[str]:
     return files
 
 
-_OURS = re.compile(r"_(plan\.json|master\.h5|data_\d{6,}\.h5|\d{5,}\.(img|cbf)|labels\.(csv|parquet))")
+_OURS = re.compile(r"_(plan\.json|ledger\.tsv|master\.h5|data_\d{6,}\.h5|\d{5,}\.(img|cbf)|labels\.(csv|parquet))")
 
 
 def _named(entry: str, name: str) -> bool:
@@ -273,14 +275,23 @@ def write_master(path: str, plan: Plan, out: str, sim: Simulator, created: datet
         data.attrs["signal"] = _b("data")
         signals = [("data", np.uint32)] + ([("noiseless", np.float32)] if plan.float_images else [])
         for name, dtype in signals:
-            layout = h5py.VirtualLayout(shape=(plan.frames, s, f), dtype=dtype)
+            # Built through the low-level API to switch off its time stamps (h5py's VirtualLayout
+            # keeps HDF5's default, so a resumed run's master would differ in them).
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_obj_track_times(False)
+            dcpl.set_fill_value(np.zeros(1, dtype=dtype))
+            space = h5py.h5s.create_simple((plan.frames, s, f))
             for c in range(plan.n_chunks):
                 frames = plan.chunk_frames(c)
                 target = os.path.basename(data_file(out, c))
                 data[f"{name}_{c + 1:06d}"] = h5py.ExternalLink(target, f"/entry/data/{name}")
-                source = h5py.VirtualSource(target, f"/entry/data/{name}", shape=(len(frames), s, f), dtype=dtype)
-                layout[frames.start : frames.stop] = source
-            vds = data.create_virtual_dataset(name, layout, fillvalue=0)
+                space.select_hyperslab((frames.start, 0, 0), (len(frames), s, f))
+                source = h5py.h5s.create_simple((len(frames), s, f))
+                dcpl.set_virtual(space, target.encode(), f"/entry/data/{name}".encode(), source)
+            tid = h5py.h5t.py_create(np.dtype(dtype), logical=1)
+            vds = h5py.Dataset(
+                h5py.h5d.create(data.id, name.encode(), tid, h5py.h5s.create_simple((plan.frames, s, f)), dcpl=dcpl)
+            )
             vds.attrs["units"] = _b("counts")
         wavelengths = [r["wavelength_A"] for r in rows] if plan.wavelength_range_A is not None else None
         detector = nexus.write_instrument(entry, sim, wavelengths_A=wavelengths, saturation_value=plan.saturation)
@@ -288,7 +299,9 @@ def write_master(path: str, plan: Plan, out: str, sim: Simulator, created: datet
         nexus.write_sample(
             entry, sim, phi_starts_deg=[r["phi_deg"] for r in rows], osc_deg=float(plan.base["osc_deg"])
         )
-        _write_ub(entry, sim, rows)
+        nexus.write_ub_matrix(
+            entry, sim, [np.array([[r[f"A{i}{j}"] for j in (1, 2, 3)] for i in (1, 2, 3)]) for r in rows]
+        )
         nexus.write_source(entry)
         notes = entry.create_group("nanobragg")
         notes.attrs["NX_class"] = _b("NXcollection")
@@ -303,17 +316,6 @@ def write_master(path: str, plan: Plan, out: str, sim: Simulator, created: datet
                 labels.create_dataset(column, data=np.array([v.encode() for v in values]))
             else:
                 labels.create_dataset(column, data=np.asarray(values))
-
-
-def _write_ub(entry: Any, sim: Simulator, rows: list[dict[str, Any]]) -> None:
-    """NXsample/ub_matrix: each frame's reciprocal vectors a*, b*, c* as columns (1/Å, no
-    2π), at phi = 0, in the McStas frame."""
-    from ..io.geometry import lab_to_mcstas
-
-    R = lab_to_mcstas(sim.summary["geometry"])
-    ub = np.array([R @ np.array([[r[f"A{i}{j}"] for j in (1, 2, 3)] for i in (1, 2, 3)]) for r in rows])
-    ds = entry["sample"].create_dataset("ub_matrix", data=ub)
-    ds.attrs["units"] = _b("1/angstrom")
 
 
 # --- the plan file -----------------------------------------------------------------------------

@@ -85,6 +85,7 @@ __all__ = [
     "in_plane",
     "lab_to_mcstas",
     "write_nxmx",
+    "write_ub_matrix",
     "write_entry",
     "write_instrument",
     "write_sample",
@@ -153,12 +154,14 @@ def _timestamp(t: datetime.datetime) -> str:
     return t.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _image_dataset(group: h5py.Group, name: str, image: np.ndarray, description: str) -> h5py.Dataset:
+def _image_dataset(
+    group: h5py.Group, name: str, image: np.ndarray, description: str, dtype: type = np.float32
+) -> h5py.Dataset:
     s, f = image.shape
     rows = max(1, min(s, (1 << 20) // (4 * f)))  # chunks of about 1 MiB
     ds = group.create_dataset(
         name,
-        data=np.ascontiguousarray(image, dtype=np.float32).reshape(1, s, f),
+        data=np.ascontiguousarray(image, dtype=dtype).reshape(1, s, f),
         chunks=(1, rows, f),
         compression="gzip",
         compression_opts=4,
@@ -218,14 +221,26 @@ def _write(
     data.attrs["signal"] = _s("data")
     expected = "expected photons per pixel (float image, no noise)"
     if noise_photons is not None:
-        recorded = _image_dataset(data, "data", noise_photons, "Poisson noise image, photons per pixel")
+        # Whole photons, stored as the integers a counting detector records.
+        counts = np.clip(np.rint(np.nan_to_num(noise_photons, nan=0.0)), 0, np.iinfo(np.uint32).max)
+        recorded = _image_dataset(data, "data", counts, "Poisson noise image, photons per pixel", np.uint32)
         _image_dataset(data, "noiseless", image, expected)
     else:
         recorded = _image_dataset(data, "data", image, expected)
     detector = write_instrument(entry, sim)
     detector["data"] = recorded  # a hard link: NXmx also expects the frames under the detector
     write_sample(entry, sim)
+    lattice = sim.summary["lattice"]
+    write_ub_matrix(entry, sim, [np.column_stack([lattice["a_star"], lattice["b_star"], lattice["c_star"]])])
     write_source(entry)
+
+
+def write_ub_matrix(entry: h5py.Group, sim: Simulator, reciprocal: Sequence[np.ndarray]) -> None:
+    """NXsample/ub_matrix, one per frame: the crystal's reciprocal vectors a*, b*, c* (the
+    columns of each of ``reciprocal``, lab frame, 1/Å, no 2π) at phi = 0, in the McStas frame."""
+    R = lab_to_mcstas(sim.summary["geometry"])
+    ds = entry["sample"].create_dataset("ub_matrix", data=np.array([R @ np.asarray(A) for A in reciprocal]))
+    ds.attrs["units"] = _s("1/angstrom")
 
 
 # --- pieces shared by the single-image writer and the data-set master file -------------------
