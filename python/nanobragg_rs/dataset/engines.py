@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import itertools
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -248,28 +247,17 @@ def local_cluster(workers: int | None = None) -> tuple[Any, Any]:
 
     cores = available_cores()
     n = workers or cores
-    # Ctrl-C in a terminal reaches every process of the group: the workers, started with
-    # SIGINT ignored (Python then keeps it so), leave it to this driver, which stops them and
-    # prints one line instead of a traceback per worker.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
-    try:
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        # Workers losing their scheduler at Ctrl-C log errors; only what is worse is shown.
+        silence_logs=logging.CRITICAL,
+        # The workers leave Ctrl-C to this driver (see worker_setup.py).
+        preload=["nanobragg_rs.dataset.worker_setup"],
+    )
     return cluster, Client(cluster)
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 # --- the driver ----------------------------------------------------------------------------------
