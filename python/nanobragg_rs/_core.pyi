@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from os import PathLike
+from pathlib import Path
 from typing import Any, final
 
 import numpy as np
@@ -12,6 +13,7 @@ __all__ = [
     "HklTable",
     "InputFileError",
     "NanoBraggError",
+    "Outputs",
     "Simulation",
     "__version__",
     "default_config",
@@ -20,6 +22,8 @@ __all__ = [
     "pgm_pixels",
     "read_hkl",
     "supported_isas",
+    "temporary_name",
+    "temporary_of",
     "validate_config",
 ]
 
@@ -83,3 +87,16 @@ def noise_pixels(
 def pgm_pixels(
     block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], scale: float
 ) -> npt.NDArray[np.uint8]: ...
+
+@final
+class Outputs:
+    """The outputs of one command, written all or nothing (nanobragg_core::io::Outputs)."""
+
+    def __init__(self) -> None: ...
+    def stage(self, target: str | PathLike[str]) -> Path: ...
+    def commit(self) -> None: ...
+    def discard(self) -> None: ...
+    def __len__(self) -> int: ...
+
+def temporary_name(name: str, tag: str) -> str: ...
+def temporary_of(entry: str) -> str | None: ...

@@ -155,11 +155,6 @@ impl Outputs {
         Err(not_a_file(target, "cannot find a free temporary name beside it"))
     }
 
-    /// The user's name of a staged temporary, if `tmp` is one of this set's.
-    pub fn target_of(&self, tmp: &Path) -> Option<&Path> {
-        self.staged.iter().find(|s| s.tmp == tmp).map(|s| s.target.as_path())
-    }
-
     /// Put every staged output in place. On a failure the error names that output's file and
     /// every temporary not yet in place is removed. (A rename that fails after others succeeded
     /// cannot undo them; renames within a folder fail only when the file system does.)

@@ -38,11 +38,6 @@ impl Outputs {
         self.inner.lock().expect("outputs").discard();
     }
 
-    /// The user's name of the staged temporary `tmp`, or None.
-    fn target_of(&self, tmp: PathBuf) -> Option<PathBuf> {
-        self.inner.lock().expect("outputs").target_of(&tmp).map(PathBuf::from)
-    }
-
     fn __len__(&self) -> usize {
         self.inner.lock().expect("outputs").len()
     }
