@@ -193,13 +193,25 @@ cfg.detector.detpixels_f = cfg.detector.detpixels_s = 8
 sim = Simulator(cfg)
 # The first render of the process: a signal arrives while it runs (its handler raises at the
 # first Python code run afterwards, which was numpy's version check inside rust-numpy).
-signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+armed = [True]
+
+
+def interrupt(*_):
+    if armed[0]:
+        raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGALRM, interrupt)
+outcome = "rendered"
 try:
     signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
     sim.render(threads=1)
-    print("rendered")
+    armed[0] = False
 except KeyboardInterrupt:
-    print("interrupted")
+    outcome = "interrupted"
+armed[0] = False
+signal.setitimer(signal.ITIMER_REAL, 0)  # no alarm after the handler is gone at exit
+print(outcome)
 """
 
 
