@@ -15,6 +15,7 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 from ._core import ConfigError, InputFileError, NanoBraggError, __version__
 from .args import Output, Run, UsageError, parse_args
 from .config import Beam, Config, Crystal, Detector, Sampling
+from .response import Response, ResponseResult
 from .simulate import Noise, Simulator, Stats, render
 from .structure_factors import StructureFactors
 
@@ -38,6 +39,8 @@ __all__ = [
     "NanoBraggError",
     "Noise",
     "Output",
+    "Response",
+    "ResponseResult",
     "Run",
     "Sampling",
     "Simulator",

@@ -14,13 +14,17 @@ __all__ = [
     "InputFileError",
     "NanoBraggError",
     "Outputs",
+    "PsfPass",
+    "ResponseOutcome",
     "Simulation",
     "__version__",
     "default_config",
     "int_pixels",
     "noise_pixels",
+    "panel_simulations",
     "pgm_pixels",
     "read_hkl",
+    "respond",
     "supported_isas",
     "temporary_name",
     "temporary_of",
@@ -87,6 +91,77 @@ def noise_pixels(
 def pgm_pixels(
     block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], scale: float
 ) -> npt.NDArray[np.uint8]: ...
+def panel_simulations(
+    config: dict[str, Any],
+    panels: list[dict[str, Any]],
+    hkl: HklTable | None = None,
+    masks: list[npt.NDArray[np.uint16] | None] | None = None,
+) -> list[tuple[Simulation, bool]]: ...
+
+@final
+class PsfPass:
+    """What a PSF pass reports."""
+
+    @property
+    def max_input(self) -> float | None: ...
+    @property
+    def auto_radius(self) -> int | None: ...
+    @property
+    def no_photons(self) -> bool: ...
+    @property
+    def lost_photons(self) -> float: ...
+    @property
+    def kernel_radius(self) -> int: ...
+
+@final
+class ResponseOutcome:
+    """One run of the detector response."""
+
+    @property
+    def max_input(self) -> float: ...
+    @property
+    def max_photons(self) -> float: ...
+    @property
+    def ideal16(self) -> npt.NDArray[np.uint16]: ...
+    @property
+    def ideal32(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def pgm(self) -> npt.NDArray[np.uint8]: ...
+    @property
+    def ideal_psf(self) -> PsfPass | None: ...
+    @property
+    def noise16(self) -> npt.NDArray[np.uint16] | None: ...
+    @property
+    def noise32(self) -> npt.NDArray[np.uint32] | None: ...
+    @property
+    def photons_before_psf(self) -> float: ...
+    @property
+    def photons(self) -> float: ...
+    @property
+    def overloads(self) -> int: ...
+    @property
+    def noise_psf(self) -> PsfPass | None: ...
+
+def respond(
+    values: npt.NDArray[np.float32],
+    *,
+    seed_state: int,
+    calib_state: int,
+    fluence: float,
+    scale: float,
+    psf: str | None,
+    psf_fwhm_px: float,
+    psf_radius_px: int,
+    gain: float,
+    adc: float,
+    readout: float,
+    flicker: float,
+    calibration: float,
+    noise: bool,
+    bits: int,
+    fix_quirks: bool,
+    threads: int | None = None,
+) -> ResponseOutcome: ...
 
 @final
 class Outputs:

@@ -145,6 +145,21 @@ def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
         # As nanoBragg does, a cache left by an earlier -hkl run is read whenever -hkl is absent.
         sf = StructureFactors.from_fdump(run.dump_file)
     cfg.crystal.structure_factors = sf
+    if cfg.detector.panels is not None:
+        from .panels.render import MultiSimulator
+
+        if sf is None and cfg.crystal.default_F == 0.0:
+            raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
+        if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None:
+            raise UsageError("-cell: give a unit cell (-cell) or an orientation matrix (-mat)")
+        try:
+            return MultiSimulator(cfg), sf  # type: ignore[return-value]
+        except _core.ConfigError as e:
+            field, _, rest = str(e).partition(": ")
+            if run.detector_file and field.startswith("detector.panels"):
+                flag, path = run.detector_file
+                raise UsageError(f"{flag}: {path}: panel {field[16:-1] or ''}: {rest}".replace("panel : ", "")) from None
+            raise
     if sf is None and cfg.crystal.default_F == 0.0:
         raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
     if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None and sf is not None and sf.cell:
@@ -239,6 +254,10 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 
 def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     cfg, out = run.config, run.output
+    if cfg.detector.panels is not None:
+        from .panels.cli import execute_panels
+
+        return execute_panels(run, sim, sf)  # type: ignore[arg-type]
     if out.h5file:
         # Imported before rendering so that a missing h5py fails at once, not after the render.
         from .io.nexus import write_nxmx
@@ -248,6 +267,7 @@ def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         sf.write_fdump(run.dump_file, cfg.crystal.default_F)
         print(f"writing dump file for next time: {run.dump_file}")
     seed = out.seed if out.seed is not None else int(time.time())
+    header = summary["header"]
     if out.write_noise:
         print("\n  noise image paramters:")
         print(f"  seed: {-seed}")
@@ -271,8 +291,19 @@ def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
             print(line)
     print()
 
+    if run.response_args:
+        # The detector response stage (docs/noisify.md): noisify's images of this render.
+        from .noisify import render_stage
+
+        images.write_float(out.floatfile, image)
+        print(f"writing {out.floatfile} as {image.size} 4-byte floats")
+        files = {"int": out.intfile, "noise": out.noisefile if out.write_noise else None, "pgm": out.pgmfile if out.write_pgm else None}
+        lines = render_stage(run.response_args, image, pixel_mm=cfg.detector.pixel_size_mm, adc=out.adc, seed=seed,
+                             noise=out.write_noise, fix_quirks=cfg.fix_quirks, header_values=header, files=files)
+        print("\n".join(lines))
+        return
+
     roi = tuple(summary["roi"])
-    header = summary["header"]
     # After the render the two cores share the outputs: the statistics (serial sums, whose
     # order sets the PGM scale) and then the PGM on one worker thread, the float file on
     # another, the integer image (which needs only max_I) here. The Rust calls and file writes
@@ -322,6 +353,7 @@ def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 USAGE = """usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's flags and units)
        nanobragg -cell a b c alpha beta gamma -default_F F [flags]
        nanobragg compare A B [--shape S F] [--png diff.png]
+       nanobragg noisify -floatfile floatimage.bin [flags]   (noisify.c's flags)
        nanobragg hkl IN.mtz|IN.cif|MODEL.pdb [-mtz_column L] [-dmin D] -out P1.hkl
 See README.md and docs/flags.md for every flag."""
 
@@ -333,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .compare import main as compare_main
 
         return compare_main(tokens[1:])
+    if tokens and tokens[0] == "noisify":
+        from .noisify import main as noisify_main
+
+        return noisify_main(tokens[1:])
     if tokens and tokens[0] == "dataset":
         from .dataset.cli import main as dataset_main
 

@@ -136,6 +136,8 @@ def build(tokens: Sequence[str]) -> tuple[Any, str, dict[str, Any]]:
         raise UsageError(f"-out: {out!r} names no data set; give a file-name prefix such as run1 or data/run1")
     require_packages(ours)
     run = parse_args(rest)
+    if run.detector_file is not None:
+        raise UsageError(f"{run.detector_file[0]}: multi-panel detectors are not yet supported by 'nanobragg dataset'")
     prepare(run)
     orientation_seed = None
     if "-random_orientations" in ours:
