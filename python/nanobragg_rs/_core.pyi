@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from os import PathLike
+from pathlib import Path
 from typing import Any, final
 
 import numpy as np
@@ -14,6 +15,7 @@ __all__ = [
     "HklTable",
     "InputFileError",
     "NanoBraggError",
+    "Outputs",
     "PsfPass",
     "ResponseOutcome",
     "NonBragg",
@@ -31,6 +33,8 @@ __all__ = [
     "respond",
     "StolTable",
     "supported_isas",
+    "temporary_name",
+    "temporary_of",
     "validate_config",
 ]
 
@@ -104,8 +108,11 @@ class Simulation:
         threads: int | None = None,
         progress: Callable[[int], object] | None = None,
         isa: str | None = None,
+        outputs: Outputs | None = None,
     ) -> tuple[dict[str, Any], float, str]: ...
-    def write_files(self, image: npt.NDArray[np.float32], omega_sum: float, files: FileOutputs) -> dict[str, Any]: ...
+    def write_files(
+        self, image: npt.NDArray[np.float32], omega_sum: float, files: FileOutputs, outputs: Outputs | None = None
+    ) -> dict[str, Any]: ...
     def stats(self, image: npt.NDArray[np.float32], omega_sum: float) -> dict[str, Any]: ...
     def max_pixel(self, image: npt.NDArray[np.float32]) -> tuple[float, float, float]: ...
     def noise(self, image: npt.NDArray[np.float32], seed: int) -> tuple[npt.NDArray[np.float32], float]: ...
@@ -249,3 +256,15 @@ def read_columns(text: bytes, ncols: int) -> list[list[float]]: ...
 def add_background(
     simulation: Simulation, image: npt.NDArray[np.float32], tables: list[StolTable], molecules: list[float]
 ) -> None: ...
+@final
+class Outputs:
+    """The outputs of one command, written all or nothing (nanobragg_core::io::Outputs)."""
+
+    def __init__(self) -> None: ...
+    def stage(self, target: str | PathLike[str]) -> Path: ...
+    def commit(self) -> None: ...
+    def discard(self) -> None: ...
+    def __len__(self) -> int: ...
+
+def temporary_name(name: str, tag: str) -> str: ...
+def temporary_of(entry: str) -> str | None: ...

@@ -6,16 +6,17 @@ Usage: ``nanobragg [flags]`` renders one image as nanoBragg.c would;
 
 from __future__ import annotations
 
+import signal
 import math
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 
-from . import _core
+from . import _core, interrupts
 from .args import Run, UsageError, parse_args
 from .console import Progress, print_setup
-from .io import smv
+from .io import atomic, smv
 from .outputs import print_written, render_and_write
 from .simulate import Simulator
 from .structure_factors import StructureFactors
@@ -243,7 +244,13 @@ def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: lis
 
 
 def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
-    """Render and write every output the run asks for."""
+    """Render and write every output the run asks for: all of them, or none (one output
+    set: nothing is in place until every output is complete)."""
+    with atomic.outputs():
+        _execute(run, sim, sf)
+
+
+def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     cfg, out = run.config, run.output
     if cfg.detector.panels is not None:
         from .panels.cli import execute_panels
@@ -342,11 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if tokens and tokens[0] == "dataset":
         from .dataset.cli import main as dataset_main
 
-        return dataset_main(tokens[1:])
+        return _exit(dataset_main(tokens[1:]), argv)
     if tokens and tokens[0] == "hkl":
         from .hkl_cli import main as hkl_main
 
-        return hkl_main(tokens[1:])
+        return _exit(hkl_main(tokens[1:]), argv)
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
         print(USAGE)
         return 0 if tokens else 2
@@ -355,7 +362,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim, sf = prepare(run)
         execute(run, sim, sf)
 
-    return run_reporting("nanobragg", body)
+    return _exit(run_reporting("nanobragg", body), argv)
+
+
+def _exit(status: int, argv: Sequence[str] | None) -> int:
+    """The exit status; a command run from the command line (``argv`` None) stopped by SIGTERM
+    or SIGHUP ends by that signal, as its parent expects."""
+    if argv is None and status - 128 in interrupts.TERMINATING:
+        interrupts.end_by(status - 128)
+    return status
 
 
 def run_reporting(
@@ -366,18 +381,25 @@ def run_reporting(
 ) -> int:
     """Run ``body``; turn the package's errors (and ``also``) into a one-line message on stderr.
 
-    Returns the exit status: 0, 2 for an error, 130 for Ctrl-C.
+    Returns the exit status: 0, 2 for an error, 128 + the signal for Ctrl-C (130), SIGTERM
+    or SIGHUP (which stop a command as Ctrl-C does).
     """
     errors: tuple[type[Exception], ...] = (UsageError, _core.NanoBraggError, OSError, ValueError, ImportError)
     try:
-        body()
+        with interrupts.terminate_as_interrupt():
+            body()
     except _core.ConfigError as e:
         message = _flag_message(str(e))
+    except OSError as e:
+        # "FILE: what went wrong", the form Rust's I/O errors take too.
+        message = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
     except errors + also as e:
         message = str(e)
     except KeyboardInterrupt:
-        print(f"{prog}: {interrupted}", file=sys.stderr)
-        return 130
+        signum = interrupts.interrupting_signal()
+        what = interrupted if signum == signal.SIGINT else f"{interrupted} ({signal.Signals(signum).name})"
+        print(f"{prog}: {what}", file=sys.stderr)
+        return 128 + signum
     else:
         return 0
     print(f"{prog}: error: {message}", file=sys.stderr)

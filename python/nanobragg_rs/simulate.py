@@ -144,8 +144,11 @@ class Simulator:
     ) -> Written:
         """Render and write nanoBragg's files straight from the image, which stays in the
         compiled core (no numpy is needed): the raw float image, the SMV integer image, the
-        PGM preview and the SMV noise image that ``files`` names, each atomically."""
-        d, self._omega_sum, self.isa = self._sim.render_to_files(files, threads, progress, isa)
+        PGM preview and the SMV noise image that ``files`` names, all or nothing (inside
+        :func:`nanobragg_rs.io.atomic.outputs`, staged in that block's set)."""
+        from .io.atomic import active
+
+        d, self._omega_sum, self.isa = self._sim.render_to_files(files, threads, progress, isa, active())
         return Written._from(d)
 
     def write_files(self, image: np.ndarray, files: FileOutputs) -> Written:
@@ -153,7 +156,9 @@ class Simulator:
         import numpy as np
 
         omega = self._omega_sum if self._omega_sum is not None else float("nan")
-        return Written._from(self._sim.write_files(np.ascontiguousarray(image, dtype=np.float32), omega, files))
+        from .io.atomic import active
+
+        return Written._from(self._sim.write_files(np.ascontiguousarray(image, dtype=np.float32), omega, files, active()))
 
     def stats(self, image: np.ndarray) -> Stats:
         """Statistics of ``image`` as nanoBragg prints them (needs a render first for the

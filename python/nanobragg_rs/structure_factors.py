@@ -157,4 +157,8 @@ class StructureFactors:
 
     def write_fdump(self, path: str | os.PathLike[str], default_F: float) -> None:
         """Write the table as nanoBragg's Fdump.bin cache."""
-        self.table(default_F).write_fdump(os.fspath(path))
+        from .io.atomic import atomic_path
+
+        # Staged as any other output, so it joins a command's output set (all or nothing).
+        with atomic_path(path) as tmp:
+            self.table(default_F).write_fdump(tmp)

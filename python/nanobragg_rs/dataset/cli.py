@@ -132,6 +132,9 @@ def build(tokens: Sequence[str]) -> tuple[Any, str, dict[str, Any]]:
             raise UsageError(f"{required}: required (see nanobragg dataset -h)")
     frames = _int("-frames", ours["-frames"][0], minimum=1)
     out = ours["-out"][0]
+    if not os.path.basename(out):
+        raise UsageError(f"-out: {out!r} names no data set; give a file-name prefix such as run1 or data/run1")
+    require_packages(ours)
     run = parse_args(rest)
     if run.detector_file is not None:
         raise UsageError(f"{run.detector_file[0]}: multi-panel detectors are not yet supported by 'nanobragg dataset'")
@@ -193,6 +196,41 @@ def build(tokens: Sequence[str]) -> tuple[Any, str, dict[str, Any]]:
         "progress": run.progress,
         "overwrite": "-overwrite" in ours,
     }
+
+
+#: Optional packages and the pip install that brings each.
+PACKAGES = {
+    "h5py": "h5py",
+    "hdf5plugin": "hdf5plugin",
+    "fabio": "fabio",
+    "pyarrow": "pyarrow",
+    "distributed": "'dask[distributed]'",
+}
+
+
+def require_packages(ours: dict[str, list[str]]) -> None:
+    """Check, before any work, that the packages this command needs are installed; a missing
+    one is a UsageError saying what to pip install."""
+    import importlib
+
+    fmt = ours.get("-format", ["nxmx"])[0]
+    needed = {"nxmx": ["h5py", "hdf5plugin"], "cbf": ["fabio"]}.get(fmt, [])
+    if ours.get("-labels", ["csv"])[0] == "parquet":
+        needed.append("pyarrow")
+    if ours.get("-engine", [None])[0] == "dask" or "-scheduler" in ours or "-workers" in ours:
+        needed.append("distributed")
+    missing = []
+    for name in needed:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        why = f"-format {fmt}" if set(missing) & {"h5py", "hdf5plugin", "fabio"} else "this command"
+        raise UsageError(
+            f"{why} needs {' and '.join(missing)}, not installed: "
+            f"pip install {' '.join(PACKAGES[m] for m in missing)} (or pip install 'nanobragg-rs[dataset]')"
+        )
 
 
 def _describe(plan: Any, out: str, engine: str) -> str:

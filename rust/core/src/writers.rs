@@ -1,6 +1,7 @@
 //! The files a plain run writes, straight from the rendered image: the raw float image, the
 //! SMV integer image, the PGM preview and the SMV noise image, converted as the reference
-//! converts them (`output`) and each written through `io::write_atomic`.
+//! converts them (`output`) and staged together in one output set (`io::Outputs`), put in
+//! place all or nothing.
 //!
 //! After the render the work is shared out with `rayon::join`: the serial statistics (whose
 //! order sets the PGM scale) and then the PGM, the float file, the integer image (which needs
@@ -8,12 +9,14 @@
 
 use crate::error::Result;
 use crate::fmt::g;
-use crate::io::{write_atomic, write_atomic_with};
+use crate::io::{self, stage_shared};
 use crate::noise::noise_image;
 use crate::output::{int_pixels_into, noise_pixels_into, pgm_pixels_into};
 use crate::setup::{header_values, Setup};
 use crate::stats::{image_stats, max_pixel, Stats};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 /// What to write; `None` leaves a file out.
 #[derive(Clone, Debug, Default)]
@@ -105,6 +108,7 @@ const BLOCK_ROWS: usize = 128;
 /// zeroed `out` for the rows from `row0` and returns a count (the noise image's overloads),
 /// summed over the blocks. Pixels are written in native byte order (the SMV header says which).
 fn write_converted<T: Copy + Default>(
+    set: &Mutex<io::Outputs>,
     path: &Path,
     head: &[u8],
     image: &[f32],
@@ -114,7 +118,7 @@ fn write_converted<T: Copy + Default>(
     let rows = BLOCK_ROWS * width.max(1);
     let mut buf = vec![T::default(); rows.min(image.len())];
     let mut total = 0;
-    write_atomic_with(path, |f| {
+    stage_shared(set, path, |f| {
         f.write_all(head)?;
         for (i, block) in image.chunks(rows).enumerate() {
             let out = &mut buf[..block.len()];
@@ -143,8 +147,17 @@ fn float_bytes(image: &[f32]) -> std::borrow::Cow<'_, [u8]> {
 }
 
 /// Write the requested files for `image` (row-major, as `render` returns it) rendered with
-/// `setup`, whose render summed `omega_sum`; returns the statistics and scales used.
+/// `setup`, whose render summed `omega_sum`, all or nothing; returns the statistics and scales
+/// used.
 pub fn write_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs) -> Result<Written> {
+    let set = Mutex::new(io::Outputs::new());
+    let written = stage_outputs(setup, image, omega_sum, out, &set)?;
+    set.into_inner().unwrap_or_else(PoisonError::into_inner).commit()?;
+    Ok(written)
+}
+
+/// [`write_outputs`] staged in `set` (a command's output set), left for its owner to commit.
+pub fn stage_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs, set: &Mutex<io::Outputs>) -> Result<Written> {
     let (fpixels, spixels) = (setup.geometry.fpixels, setup.geometry.spixels);
     let roi = setup.roi;
     let max_i = max_pixel(setup, image).0;
@@ -167,7 +180,7 @@ pub fn write_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs
         } else {
             int_scale
         };
-        write_converted(path, &pgm_header(fpixels, spixels, scale), image, fpixels, |o: &mut [u8], b, row0| {
+        write_converted(set, path, &pgm_header(fpixels, spixels, scale), image, fpixels, |o: &mut [u8], b, row0| {
             pgm_pixels_into(o, b, fpixels, row0, roi, scale);
             0
         })?;
@@ -175,13 +188,13 @@ pub fn write_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs
     };
     let float = || -> Result<()> {
         match &out.floatfile {
-            Some(path) => write_atomic(path, &float_bytes(image)),
+            Some(path) => stage_shared(set, path, |f| f.write_all(&float_bytes(image))),
             None => Ok(()),
         }
     };
     let int = || -> Result<()> {
         match &out.intfile {
-            Some(path) => write_converted(path, &header, image, fpixels, |o: &mut [u16], b, row0| {
+            Some(path) => write_converted(set, path, &header, image, fpixels, |o: &mut [u16], b, row0| {
                 int_pixels_into(o, b, fpixels, row0, roi, int_scale, out.adc);
                 0
             })
@@ -192,7 +205,7 @@ pub fn write_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs
     let noise = || -> Result<Option<(f64, usize)>> {
         let Some(path) = &out.noisefile else { return Ok(None) };
         let n = noise_image(setup, image, out.seed);
-        let overloads = write_converted(path, &header, &n.photons, fpixels, |o: &mut [u16], b, row0| {
+        let overloads = write_converted(set, path, &header, &n.photons, fpixels, |o: &mut [u16], b, row0| {
             noise_pixels_into(o, b, fpixels, row0, roi, out.adc)
         })?;
         Ok(Some((n.total, overloads)))

@@ -17,6 +17,7 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 mod nonbragg;
+mod outputs;
 mod response;
 
 create_exception!(_core, NanoBraggError, PyValueError, "Base class of nanobragg_rs errors.");
@@ -72,6 +73,7 @@ fn run_detached<T: Send + 'static>(
     progress: Option<&Bound<'_, PyAny>>,
     job: impl FnOnce(&core::RenderControl) -> core::Result<T> + Send + 'static,
 ) -> PyResult<T> {
+    outputs::numpy_ready(py)?;
     let pool = pool(threads)?;
     let (tx, rx) = mpsc::channel();
     let worker_ctl = ctl.clone();
@@ -399,7 +401,7 @@ impl Simulation {
     /// Render, then write the files `files` names straight from the image, which never
     /// reaches Python (no numpy). Returns (written, omega_sum, isa); `written` holds the
     /// statistics ("stats"), "int_scale", "pgm_scale", "noise_total" and "overloads".
-    #[pyo3(signature = (files, threads = None, progress = None, isa = None))]
+    #[pyo3(signature = (files, threads = None, progress = None, isa = None, outputs = None))]
     fn render_to_files<'py>(
         &self,
         py: Python<'py>,
@@ -407,30 +409,34 @@ impl Simulation {
         threads: Option<usize>,
         progress: Option<&Bound<'py, PyAny>>,
         isa: Option<&str>,
+        outputs: Option<Py<outputs::Outputs>>,
     ) -> PyResult<(Bound<'py, PyDict>, f64, String)> {
         let isa = parse_isa(isa)?;
         let setup = self.setup.clone();
-        let outputs = files.inner.clone();
+        let files = files.inner.clone();
         let ctl = Arc::new(core::RenderControl::default());
         let (written, omega_sum, isa) = run_detached(py, threads, ctl, progress, move |ctl| {
             let image = core::render_with(&setup, isa, ctl)?;
-            let written = core::write_outputs(&setup, &image.data, image.omega_sum, &outputs)?;
+            let written = write_into(&setup, &image.data, image.omega_sum, &files, outputs.as_ref())?;
             Ok((written, image.omega_sum, image.isa))
         })?;
         Ok((written_dict(py, &written)?, omega_sum, isa.name().to_string()))
     }
 
     /// The files of `render_to_files` from an image already rendered (whose render summed
-    /// `omega_sum`); returns `written`.
+    /// `omega_sum`); returns `written`. With `outputs` (the command's output set) the files are
+    /// staged there, for the set's owner to commit; without, put in place at once.
+    #[pyo3(signature = (image, omega_sum, files, outputs = None))]
     fn write_files<'py>(
         &self,
         py: Python<'py>,
         image: PyReadonlyArray2<'py, f32>,
         omega_sum: f64,
         files: &FileOutputs,
+        outputs: Option<Py<outputs::Outputs>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let data = image_slice(&self.setup, &image)?;
-        let written = py.detach(|| core::write_outputs(&self.setup, data, omega_sum, &files.inner)).map_err(to_py)?;
+        let written = py.detach(|| write_into(&self.setup, data, omega_sum, &files.inner, outputs.as_ref())).map_err(to_py)?;
         written_dict(py, &written)
     }
 
@@ -508,6 +514,20 @@ fn panel_simulations(
     Ok(setups.into_iter().map(|p| (Simulation { setup: Arc::new(p.setup) }, p.turned)).collect())
 }
 
+/// The core's writers into the command's output set where there is one, else a set of their own.
+fn write_into(
+    setup: &core::Setup,
+    image: &[f32],
+    omega_sum: f64,
+    files: &core::Outputs,
+    set: Option<&Py<outputs::Outputs>>,
+) -> core::Result<core::Written> {
+    match set {
+        Some(set) => core::writers::stage_outputs(setup, image, omega_sum, files, &set.get().inner),
+        None => core::write_outputs(setup, image, omega_sum, files),
+    }
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -519,6 +539,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HklEntries>()?;
     m.add_class::<FileOutputs>()?;
     nonbragg::register(m)?;
+    m.add_class::<outputs::Outputs>()?;
+    m.add_function(wrap_pyfunction!(outputs::temporary_name, m)?)?;
+    m.add_function(wrap_pyfunction!(outputs::temporary_of, m)?)?;
     m.add_function(wrap_pyfunction!(read_hkl, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
