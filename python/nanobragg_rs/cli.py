@@ -8,147 +8,24 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
-from . import _core
-from .args import Run, UsageError, parse_args
+from .args import Run, parse_args
 from .console import Progress, print_setup
+from .errors import run_reporting
+from .inputs import check_pixels, load_inputs
 from .io import images, smv
 from .simulate import Simulator, Stats
 from .structure_factors import StructureFactors
 
-#: Configuration fields and the flags that set them, for error messages.
-FIELD_FLAGS = {
-    "crystal.cell": "-cell",
-    "crystal.mosflm_matrix": "-mat",
-    "crystal.misset_deg": "-misset",
-    "crystal.n_cells": "-N",
-    "crystal.size_mm": "-xtalsize",
-    "crystal.fudge": "-fudge",
-    "crystal.default_F": "-default_F",
-    "crystal.mosaic_spread_deg": "-mosaic",
-    "crystal.mosaic_domains": "-mosaic_dom",
-    "crystal.water_um": "-water",
-    "beam.wavelength_A": "-lambda",
-    "beam.energy_eV": "-energy",
-    "beam.fluence_ph_per_m2": "-fluence",
-    "beam.flux_ph_per_s": "-flux",
-    "beam.exposure_s": "-exposure",
-    "beam.beamsize_mm": "-beamsize",
-    "beam.dispersion_pct": "-dispersion",
-    "beam.dispsteps": "-dispsteps",
-    "beam.hdivrange_mrad": "-hdivrange",
-    "beam.vdivrange_mrad": "-vdivrange",
-    "beam.hdivstep_mrad": "-hdivstep",
-    "beam.vdivstep_mrad": "-vdivstep",
-    "beam.hdivsteps": "-hdivsteps",
-    "beam.vdivsteps": "-vdivsteps",
-    "beam.sources": "-sourcefile",
-    "beam.polarization": "-polar",
-    "beam.beam_vector": "-beam_vector",
-    "beam.polar_vector": "-polar_vector",
-    "beam": "-divergence",
-    "detector.distance_mm": "-distance",
-    "detector.close_distance_mm": "-close_distance",
-    "detector.pixel_size_mm": "-pixel",
-    "detector.detpixels_f": "-detpixels",
-    "detector.detpixels_s": "-detpixels",
-    "detector.detsize_f_mm": "-detsize",
-    "detector.detsize_s_mm": "-detsize",
-    "detector.xbeam_mm": "-Xbeam",
-    "detector.ybeam_mm": "-Ybeam",
-    "detector.xclose_mm": "-Xclose",
-    "detector.yclose_mm": "-Yclose",
-    "detector.orgx_px": "-ORGX",
-    "detector.orgy_px": "-ORGY",
-    "detector.fdet_vector": "-fdet_vector",
-    "detector.sdet_vector": "-sdet_vector",
-    "detector.odet_vector": "-odet_vector",
-    "detector.twotheta_axis": "-twotheta_axis",
-    "detector.pix0_vector_m": "-pix0_vector",
-    "detector.twotheta_deg": "-twotheta",
-    "detector.rotx_deg": "-detector_rotx",
-    "detector.roty_deg": "-detector_roty",
-    "detector.rotz_deg": "-detector_rotz",
-    "detector.thickness_um": "-detector_thick",
-    "detector.attenuation_depth_um": "-detector_abs",
-    "detector.thicksteps": "-thicksteps",
-    "detector.roi": "-roi",
-    "sampling.oversample": "-oversample",
-    "sampling.phi_deg": "-phi",
-    "sampling.osc_deg": "-osc",
-    "sampling.phistep_deg": "-phistep",
-    "sampling.phisteps": "-phisteps",
-    "sampling.spindle_axis": "-spindle_axis",
-    "sampling.dmin_A": "-dmin",
-}
-
-
-def _flag_message(message: str) -> str:
-    """Replace a leading configuration field name by the flag that sets it."""
-    field, sep, rest = message.partition(": ")
-    if sep and field in FIELD_FLAGS:
-        return f"{FIELD_FLAGS[field]}: {rest}"
-    return message
-
-
-def read_matrix(path: str) -> tuple[float, ...]:
-    """The first nine numbers of a MOSFLM matrix file (the rest is ignored)."""
-    with open(path) as f:
-        tokens = f.read().split()
-    try:
-        numbers = [float(t) for t in tokens[:9]]
-    except ValueError:
-        numbers = []
-    if len(numbers) < 9:
-        raise UsageError(f"-mat: '{path}' does not start with nine numbers")
-    return tuple(numbers)
-
-
-def read_sources(path: str) -> list[list[float]]:
-    """Source rows ``X Y Z weight wavelength_m``; blank lines skipped, trailing columns may
-    be missing, delimiters are spaces, tabs and ``,;:!`` as in nanoBragg."""
-    rows: list[list[float]] = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            fields = [t for t in line.replace("\t", " ").translate(str.maketrans(",;:!", "    ")).split()]
-            if not fields:
-                continue
-            try:
-                rows.append([float(t) for t in fields[:5]])
-            except ValueError:
-                raise UsageError(f"-sourcefile: {path}, line {lineno}: not a number") from None
-    if not rows:
-        raise UsageError(f"-sourcefile: '{path}' lists no sources")
-    return rows
-
-
 def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
     """Load the files a run names into its configuration and resolve it."""
-    cfg = run.config
-    if run.mat_file:
-        cfg.crystal.mosflm_matrix = read_matrix(run.mat_file)
-    if run.source_file:
-        cfg.beam.sources = read_sources(run.source_file)
-    if run.mask_file:
-        cfg.detector.mask = smv.read_smv(run.mask_file).data.reshape(-1)
-    sf = None
-    if run.hkl_file:
-        sf = StructureFactors.read(run.hkl_file)
-    elif os.path.isfile(run.dump_file):
-        # As nanoBragg does, a cache left by an earlier -hkl run is read whenever -hkl is absent.
-        sf = StructureFactors.from_fdump(run.dump_file)
-    cfg.crystal.structure_factors = sf
-    if sf is None and cfg.crystal.default_F == 0.0:
-        raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
-    if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None:
-        raise UsageError("-cell: give a unit cell (-cell) or an orientation matrix (-mat)")
-    return Simulator(cfg), sf
+    sf = load_inputs(run)
+    sim = Simulator(run.config)
+    check_pixels(run, sim.shape)
+    return sim, sf
 
 
 def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: list[str]) -> None:
@@ -264,58 +141,55 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         write_nxmx(out.h5file, sim, image, noise.photons if noise is not None else None)
 
 
-USAGE = """usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's flags and units)
+#: Subcommands: name -> (module, entry point, one line for the usage text). A module's
+#: entry point takes the tokens after the name and returns the exit status.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "compare": (".compare", "main", "compare two images pixel by pixel and spot by spot (nanobragg compare -h)"),
+    "dataset": (".dataset.cli", "main", "many frames: rotation series or random orientations (nanobragg dataset -h)"),
+}
+
+
+def usage() -> str:
+    """``nanobragg -h``: generated from the schema."""
+    from .schema import help_text
+
+    subcommands = "\n".join(f"  nanobragg {name:<8} {doc}" for name, (_, _, doc) in SUBCOMMANDS.items())
+    return f"""usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's flags and units)
        nanobragg -cell a b c alpha beta gamma -default_F F [flags]
-       nanobragg compare A B [--shape S F] [--png diff.png]
-See README.md and docs/flags.md for every flag."""
+       nanobragg SUBCOMMAND ...
+
+Renders one diffraction image as nanoBragg.c does. Subcommands:
+{subcommands}
+
+{help_text("nanobragg")}
+
+Environment: NANOBRAGG_ISA=avx512|avx2|scalar|exact forces an instruction-set path."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nanobragg`` command; returns the exit status."""
     tokens = list(sys.argv[1:] if argv is None else argv)
-    if tokens and tokens[0] == "compare":
-        from .compare import main as compare_main
+    if tokens and tokens[0] in SUBCOMMANDS:
+        import importlib
 
-        return compare_main(tokens[1:])
-    if tokens and tokens[0] == "dataset":
-        from .dataset.cli import main as dataset_main
-
-        return dataset_main(tokens[1:])
+        module, entry, _ = SUBCOMMANDS[tokens[0]]
+        sub_main: Callable[[list[str]], int] = getattr(importlib.import_module(module, __package__), entry)
+        return sub_main(tokens[1:])
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
-        print(USAGE)
+        print(usage())
         return 0 if tokens else 2
+    parsed: list[Run] = []
+
     def body() -> None:
         run = parse_args(tokens)
+        parsed.append(run)
         sim, sf = prepare(run)
         execute(run, sim, sf)
 
-    return run_reporting("nanobragg", body)
+    return run_reporting("nanobragg", body, sources=lambda: parsed[0].sources() if parsed else None)
 
 
-def run_reporting(
-    prog: str,
-    body: Callable[[], None],
-    also: tuple[type[Exception], ...] = (),
-    interrupted: str = "interrupted",
-) -> int:
-    """Run ``body``; turn the package's errors (and ``also``) into a one-line message on stderr.
 
-    Returns the exit status: 0, 2 for an error, 130 for Ctrl-C.
-    """
-    errors: tuple[type[Exception], ...] = (UsageError, _core.NanoBraggError, OSError, ValueError, ImportError)
-    try:
-        body()
-    except _core.ConfigError as e:
-        message = _flag_message(str(e))
-    except errors + also as e:
-        message = str(e)
-    except KeyboardInterrupt:
-        print(f"{prog}: {interrupted}", file=sys.stderr)
-        return 130
-    else:
-        return 0
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return 2
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Error reporting shared by every command: one line on stderr naming the flag or file, exit 2.
+
+Commands run their work through :func:`run_reporting`, which turns the package's errors into
+``PROG: error: MESSAGE`` and an exit status (0, 2 for an error, 130 for Ctrl-C). A core
+``ConfigError`` names a configuration field (``detector.pixel_size_mm: must be positive``);
+``blame`` replaces it by the flag the user gave for that field.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+
+from . import _core
+
+
+class UsageError(Exception):
+    """A command line that cannot be run; the message names the flag."""
+
+
+def blame(message: str, sources: Mapping[str, str] | None = None) -> str:
+    """Replace a leading configuration field name by what set it.
+
+    ``sources`` maps fields to the flag (or file) that set them (see ``args.Run.sources``).
+    """
+    field, sep, rest = message.partition(": ")
+    if sep and sources and field in sources:
+        return f"{sources[field]}: {rest}"
+    return message
+
+
+def report(prog: str, message: str) -> int:
+    """Print ``PROG: error: MESSAGE`` on stderr; return the exit status 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_reporting(
+    prog: str,
+    body: Callable[[], None],
+    also: tuple[type[Exception], ...] = (),
+    interrupted: str = "interrupted",
+    sources: Callable[[], Mapping[str, str] | None] = lambda: None,
+) -> int:
+    """Run ``body``; turn the package's errors (and ``also``) into a one-line message on stderr.
+
+    ``sources()`` is asked, after a ``ConfigError``, which flag set which field.
+    Returns the exit status: 0, 2 for an error, 130 for Ctrl-C.
+    """
+    errors: tuple[type[Exception], ...] = (UsageError, _core.NanoBraggError, OSError, ValueError, ImportError)
+    try:
+        body()
+    except _core.ConfigError as e:
+        message = blame(str(e), sources())
+    except errors + also as e:
+        message = str(e)
+    except KeyboardInterrupt:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
+    else:
+        return 0
+    return report(prog, message)

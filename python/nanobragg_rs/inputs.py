@@ -1,0 +1,121 @@
+"""Input files a command line names, loaded into its configuration.
+
+Orientation matrices (``-mat``), source lists (``-sourcefile``), masks (``-mask``) and
+structure factors (``-hkl``, or the ``Fdump.bin`` cache) are read here, for the command line
+and for :func:`nanobragg_rs.config_from_args` alike. (``-img`` and ``-mask`` headers are read
+while the flags are parsed, since the flags override them: see :mod:`.args`.) A file that
+cannot be used is a :class:`UsageError` naming the flag and the file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .args import Run
+from .errors import UsageError
+from .structure_factors import StructureFactors
+from .values import parse_float
+
+_SOURCE_DELIMITERS = str.maketrans("\t,;:!", "     ")
+
+
+def _text(flag: str, path: str) -> str:
+    """The file's text; binary data is refused with a message naming the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UsageError(f"{flag}: cannot read file '{path}': {e.strerror or e}") from None
+    if b"\0" in data:
+        raise UsageError(f"{flag}: '{path}' is a binary file, not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{flag}: '{path}' is not a text file (not UTF-8)") from None
+
+
+def _numbers(tokens: list[str]) -> list[float] | None:
+    out = []
+    for t in tokens:
+        x = parse_float(t)
+        if x is None:
+            return None
+        out.append(x)
+    return out
+
+
+def read_matrix(path: str, flag: str = "-mat") -> tuple[float, ...]:
+    """The first nine numbers of a MOSFLM matrix file (the rest is ignored)."""
+    numbers = _numbers(_text(flag, path).split()[:9])
+    if numbers is None or len(numbers) < 9:
+        raise UsageError(f"{flag}: '{path}' does not start with nine numbers")
+    return tuple(numbers)
+
+
+def read_sources(path: str, flag: str = "-sourcefile") -> list[list[float]]:
+    """Source rows ``X Y Z weight wavelength_m``; blank lines skipped, trailing columns may
+    be missing, delimiters are spaces, tabs and ``,;:!`` as in nanoBragg."""
+    rows: list[list[float]] = []
+    for lineno, line in enumerate(_text(flag, path).splitlines(), 1):
+        fields = line.translate(_SOURCE_DELIMITERS).split()
+        if not fields:
+            continue
+        numbers = _numbers(fields[:5])
+        if numbers is None:
+            raise UsageError(f"{flag}: {path}, line {lineno}: not a number")
+        rows.append(numbers)
+    if not rows:
+        raise UsageError(f"{flag}: '{path}' lists no sources")
+    return rows
+
+
+def read_mask(path: str, flag: str = "-mask"):  # type: ignore[no-untyped-def]
+    """An SMV mask image, shape (slow, fast); 0 skips a pixel."""
+    from .io.smv import read_smv
+
+    try:
+        return read_smv(path).data
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{flag}: {e}") from None
+
+
+def structure_factors(run: Run) -> StructureFactors | None:
+    """The -hkl file, or else the Fdump.bin cache an earlier -hkl run left, or None."""
+    if run.hkl_file:
+        return StructureFactors.read(run.hkl_file)
+    if os.path.isfile(run.dump_file):
+        # As nanoBragg does, a cache left by an earlier -hkl run is read whenever -hkl is absent.
+        return StructureFactors.from_fdump(run.dump_file)
+    return None
+
+
+def load_inputs(run: Run) -> StructureFactors | None:
+    """Load the files a run names into its configuration; returns the structure factors."""
+    cfg = run.config
+    if run.mat_file:
+        cfg.crystal.mosflm_matrix = read_matrix(run.mat_file)
+        run.provenance["crystal.mosflm_matrix"] = "-mat"
+    if run.source_file:
+        cfg.beam.sources = read_sources(run.source_file)
+        run.provenance["beam.sources"] = "-sourcefile"
+    if run.mask_file:
+        cfg.detector.mask = read_mask(run.mask_file)
+        run.provenance["detector.mask"] = f"-mask {run.mask_file}"
+    sf = structure_factors(run)
+    cfg.crystal.structure_factors = sf
+    if sf is None and cfg.crystal.default_F == 0.0:
+        raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
+    if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None:
+        raise UsageError("-cell: give a unit cell (-cell) or an orientation matrix (-mat)")
+    return sf
+
+
+def check_pixels(run: Run, shape: tuple[int, int]) -> None:
+    """Pixels named on the command line must be on the detector (``shape`` = (slow, fast))."""
+    if run.trace_pixel is not None:
+        f, s = run.trace_pixel
+        if not (0 <= f < shape[1] and 0 <= s < shape[0]):
+            raise UsageError(
+                f"-trace_pixel: pixel ({f}, {s}) is outside the detector "
+                f"(fast 0..{shape[1] - 1}, slow 0..{shape[0] - 1})"
+            )
