@@ -29,8 +29,12 @@ class StructureFactors:
         if self._grid is None:
             if self.indices is None or self.amplitudes is None:
                 raise ValueError("give indices and amplitudes, or use StructureFactors.from_fdump")
-            self.indices = np.ascontiguousarray(self.indices, dtype=np.int32).reshape(-1, 3)
+            self.indices = _miller_indices(self.indices)
             self.amplitudes = np.ascontiguousarray(self.amplitudes, dtype=np.float64).reshape(-1)
+            bad = ~np.isfinite(self.amplitudes)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"amplitude {i} is {self.amplitudes[i]}: amplitudes must be finite numbers")
             if len(self.indices) != len(self.amplitudes):
                 raise ValueError(
                     f"{len(self.indices)} index triples but {len(self.amplitudes)} amplitudes"
@@ -61,3 +65,21 @@ class StructureFactors:
     def write_fdump(self, path: str | os.PathLike[str], default_F: float) -> None:
         """Write the table as nanoBragg's Fdump.bin cache."""
         self.table(default_F).write_fdump(os.fspath(path))
+
+
+def _miller_indices(indices: object) -> np.ndarray:
+    """(n, 3) int32 Miller indices; values that are not integers or do not fit are refused."""
+    raw = np.asarray(indices)
+    if raw.size % 3:
+        raise ValueError(f"indices: {raw.size} values are not (h, k, l) triples")
+    if raw.dtype.kind not in "iub":
+        if raw.dtype.kind != "f":
+            raise ValueError(f"indices: integers expected, not {raw.dtype}")
+        whole = np.isfinite(raw) & (raw == np.round(raw))
+        if not whole.all():
+            i = int(np.argmax(~whole.reshape(-1)))
+            raise ValueError(f"indices: {raw.reshape(-1)[i]} is not an integer")
+    limit = np.iinfo(np.int32)
+    if raw.size and (raw.min() < limit.min or raw.max() > limit.max):
+        raise ValueError(f"indices: {raw.min() if raw.min() < limit.min else raw.max()} does not fit a 32-bit index")
+    return np.ascontiguousarray(raw, dtype=np.int32).reshape(-1, 3)
