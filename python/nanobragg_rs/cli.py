@@ -146,6 +146,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": (".compare", "main", "compare two images pixel by pixel and spot by spot (nanobragg compare -h)"),
     "dataset": (".dataset.cli", "main", "many frames: rotation series or random orientations (nanobragg dataset -h)"),
+    "examples": (".examples", "main", "copy the example inputs P1.hkl and A.mat into a folder"),
 }
 
 
