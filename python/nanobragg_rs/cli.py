@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from .args import Run, parse_args
 from .console import Progress, print_setup
-from .errors import run_reporting
+from .errors import print_help, run_reporting
 from .inputs import check_pixels, load_inputs
 from .io import images, smv
 from .simulate import Simulator, Stats
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub_main: Callable[[list[str]], int] = getattr(importlib.import_module(module, __package__), entry)
         return sub_main(tokens[1:])
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
-        print(usage())
+        print_help(usage())
         return 0 if tokens else 2
     parsed: list[Run] = []
 

@@ -29,6 +29,17 @@ def blame(message: str, sources: Mapping[str, str] | None = None) -> str:
     return message
 
 
+def print_help(text: str) -> None:
+    """Print a help text; a reader that stops early (``| head``) is no error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        import os
+
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def report(prog: str, message: str) -> int:
     """Print ``PROG: error: MESSAGE`` on stderr; return the exit status 2."""
     print(f"{prog}: error: {message}", file=sys.stderr)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..args import Run, parse_args
-from ..errors import UsageError, run_reporting
+from ..errors import UsageError, print_help, run_reporting
 
 def usage() -> str:
     """``nanobragg dataset -h``: generated from the schema."""
@@ -108,7 +108,7 @@ def main(argv: Sequence[str]) -> int:
 
     tokens = list(argv)
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
-        print(usage())
+        print_help(usage())
         return 0 if tokens else 2
     parsed: list[Run] = []
 
