@@ -26,8 +26,9 @@ def _commands() -> list[list[str]]:
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
-                tokens = shlex.split(part)
-                if tokens[:1] == ["nanobragg"] and "..." not in tokens:
+                tokens = shlex.split(part, comments=True)
+                # Commands on the user's own files (YOUR.mtz) or elided ones are not ours to run.
+                if tokens[:1] == ["nanobragg"] and "..." not in tokens and not any("YOUR" in t for t in tokens):
                     out.append(tokens[1:])
     return out
 

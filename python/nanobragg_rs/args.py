@@ -74,6 +74,12 @@ class Run:
     output: Output = field(default_factory=Output)
     hkl_file: str | None = None
     dump_file: str = "Fdump.bin"
+    #: Reading structure factors from MTZ/mmCIF files and models (nanobragg_rs.reflections).
+    mtz_column: str | None = None
+    pdb_file: str | None = None
+    ksol: float | None = None
+    bsol: float | None = None
+    anomalous: bool = False
     mat_file: str | None = None
     source_file: str | None = None
     mask_file: str | None = None

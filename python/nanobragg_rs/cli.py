@@ -14,18 +14,16 @@ from collections.abc import Callable, Sequence
 
 from .args import Run, parse_args
 from .console import Progress, print_setup
+from . import inputs
 from .errors import print_help, run_reporting
-from .inputs import check_pixels, load_inputs
 from .io import images, smv
 from .simulate import Simulator, Stats
 from .structure_factors import StructureFactors
 
+
 def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
     """Load the files a run names into its configuration and resolve it."""
-    sf = load_inputs(run)
-    sim = Simulator(run.config)
-    check_pixels(run, sim.shape)
-    return sim, sf
+    return inputs.prepare(run)
 
 
 def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: list[str]) -> None:
@@ -146,6 +144,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": (".compare", "main", "compare two images pixel by pixel and spot by spot (nanobragg compare -h)"),
     "dataset": (".dataset.cli", "main", "many frames: rotation series or random orientations (nanobragg dataset -h)"),
+    "hkl": (".hkl_cli", "main", "write an MTZ, SF-mmCIF or model file as a P1 h k l F table (nanobragg hkl -h)"),
     "examples": (".examples", "main", "copy the example inputs P1.hkl and A.mat into a folder"),
 }
 

@@ -10,9 +10,11 @@ cannot be used is a :class:`UsageError` naming the flag and the file.
 from __future__ import annotations
 
 import os
+import sys
 
 from .args import Run
 from .errors import UsageError
+from .simulate import Simulator
 from .structure_factors import StructureFactors
 from .values import parse_float
 
@@ -80,13 +82,50 @@ def read_mask(path: str, flag: str = "-mask"):  # type: ignore[no-untyped-def]
 
 
 def structure_factors(run: Run) -> StructureFactors | None:
-    """The -hkl file, or else the Fdump.bin cache an earlier -hkl run left, or None."""
-    if run.hkl_file:
-        return StructureFactors.read(run.hkl_file)
+    """The -hkl file (any format, by content) or -pdb model; else the Fdump.bin cache an
+    earlier -hkl run left; else None."""
+    if run.hkl_file or run.pdb_file:
+        return _structure_factor_file(run)
     if os.path.isfile(run.dump_file):
         # As nanoBragg does, a cache left by an earlier -hkl run is read whenever -hkl is absent.
         return StructureFactors.from_fdump(run.dump_file)
     return None
+
+
+def _structure_factor_file(run: Run) -> StructureFactors:
+    from .reflections import ReflectionFileError, file_kind
+
+    if run.hkl_file and run.pdb_file:
+        raise UsageError("-pdb: give either -hkl or -pdb, not both")
+    path = run.pdb_file or run.hkl_file
+    assert path is not None
+    flag = "-pdb" if run.pdb_file else "-hkl"
+    kind = file_kind(path)
+    if run.pdb_file and kind != "model":
+        raise UsageError(f"-pdb: '{path}' is not a PDB or mmCIF coordinate file")
+    if kind == "text":
+        for given, name in ((run.mtz_column, "-mtz_column"), (run.ksol, "-ksol"), (run.anomalous or None, "-anomalous")):
+            if given is not None:
+                raise UsageError(f"{name}: '{path}' is an h k l F text table, which takes no {name}")
+        return StructureFactors.read(path)
+    options: dict[str, object] = {}
+    if kind in ("mtz", "sf-cif"):
+        options["column"] = run.mtz_column
+    else:
+        if run.mtz_column is not None:
+            raise UsageError(f"-mtz_column: '{path}' is a model, not a reflection file")
+        beam = run.config.beam
+        lam = 12398.419843320026 / beam.energy_eV if beam.energy_eV else beam.wavelength_A
+        options.update(
+            dmin_A=run.config.sampling.dmin_A,
+            ksol=run.ksol,
+            bsol=run.bsol,
+            wavelength_A=lam if run.anomalous else None,
+        )
+    try:
+        return StructureFactors.load(path, **options)
+    except ReflectionFileError as e:
+        raise UsageError(f"{flag}: {e}") from None
 
 
 def load_inputs(run: Run) -> StructureFactors | None:
@@ -105,9 +144,29 @@ def load_inputs(run: Run) -> StructureFactors | None:
     cfg.crystal.structure_factors = sf
     if sf is None and cfg.crystal.default_F == 0.0:
         raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
+    if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None and sf is not None and sf.cell:
+        # The file's cell, where the command line gives none.
+        cfg.crystal.cell = sf.cell
     if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None:
         raise UsageError("-cell: give a unit cell (-cell) or an orientation matrix (-mat)")
     return sf
+
+
+def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
+    """Load the files a run names into its configuration and resolve it; warns (on stderr)
+    where a structure-factor file's cell differs from the crystal's."""
+    sf = load_inputs(run)
+    cfg = run.config
+    sim = Simulator(cfg)
+    check_pixels(run, sim.shape)
+    if sf is not None and sf.cell is not None:
+        from .reflections import cell_mismatch
+
+        why = cell_mismatch(sf.cell, tuple(sim.summary["lattice"]["cell"]))
+        if why:
+            flag = "-mat" if cfg.crystal.mosflm_matrix is not None else "-cell"
+            print(f"nanobragg: warning: {sf.source}'s cell differs from {flag}'s: {why}", file=sys.stderr)
+    return sim, sf
 
 
 def check_pixels(run: Run, shape: tuple[int, int]) -> None:

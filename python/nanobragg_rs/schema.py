@@ -119,6 +119,13 @@ def at_least(minimum: int) -> Conv:
     return conv
 
 
+def non_negative(flag: str, token: str) -> float:
+    x = v.number(flag, token)
+    if not (math.isfinite(x) and x >= 0):
+        raise UsageError(f"{flag}: '{token}' must be a finite number >= 0")
+    return x
+
+
 def _oversample(flag: str, token: str) -> int | None:
     n = v.integer(flag, token)
     return n if n > 0 else None
@@ -215,7 +222,18 @@ CRYSTAL = _group("Crystal", [
     _s("-tophat_spots -binary_spots", "", "lattice transform clipped at its FWHM", "", "crystal.shape",
        const="tophat"),
     _s("-fudge", "f", "spot-radius scale for round, gauss, tophat", "1", "crystal.fudge", conv=v.number),
-    _s("-hkl", "file", "h k l F structure factors (writes the dump file)", "", "run.hkl_file", conv=existing_file),
+    _s("-hkl", "file", "structure factors: an h k l F text table, an MTZ or an SF-mmCIF file (told apart by "
+       "content; expanded to P1); writes the dump file", "", "run.hkl_file", conv=existing_file),
+    _s("-mtz_column", "label", "the amplitude column of an MTZ/mmCIF file (F, or one of an F(+)/F(-) pair), "
+       "or an intensity column to convert (F = √I); needed when the file has several", "", "run.mtz_column",
+       conv=text),
+    _s("-pdb", "file", "amplitudes computed from a model (PDB or mmCIF coordinates) to -dmin", "", "run.pdb_file",
+       conv=existing_file),
+    _s("-ksol", "e/Å³", "with -pdb: bulk-solvent level k of k exp(-B s²/4) F_mask", "none", "run.ksol",
+       conv=non_negative),
+    _s("-bsol", "Å²", "with -pdb: bulk-solvent B", "none", "run.bsol", conv=non_negative),
+    _s("-anomalous", "", "with -pdb: f′ and f″ of every element at the beam's wavelength", "off", "run.anomalous",
+       const=True),
     _s("-dump", "file", "the structure-factor cache, read when -hkl is absent", "Fdump.bin", "run.dump_file",
        conv=text),
     _s("-default_F", "F", "amplitude of every reflection not listed", "0", "crystal.default_F", conv=v.number),
@@ -267,7 +285,8 @@ BEAM = _group("Beam", [
     _s("-polar", "K", "Kahn polarization factor", "0 (unpolarized)", "beam.polarization", conv=v.number,
        also=(("beam.nopolar", False),)),
     _s("-nopolar", "", "no polarization factor", "", "beam.nopolar", const=True),
-    _s("-dmin", "Å", "skip scattering beyond this resolution", "0: none", "sampling.dmin_A", conv=v.number),
+    _s("-dmin", "Å", "skip scattering beyond this resolution; with -pdb, the resolution of the computed "
+       "amplitudes", "0: none", "sampling.dmin_A", conv=v.number),
 ])
 
 _BEAM_PIVOT = (("detector.pivot", "beam"),)

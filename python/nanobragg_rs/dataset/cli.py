@@ -36,7 +36,7 @@ def build(tokens: Sequence[str]) -> tuple[Any, str, dict[str, Any]]:
 
 def build_run(run: Run) -> tuple[Any, str, dict[str, Any]]:
     """(plan, out, run options) for a parsed dataset command line."""
-    from ..inputs import load_inputs
+    from ..inputs import prepare
     from .plan import make_plan
 
     ds = run.dataset
@@ -44,7 +44,7 @@ def build_run(run: Run) -> tuple[Any, str, dict[str, Any]]:
         if value is None:
             raise UsageError(f"{required}: required (see nanobragg dataset -h)")
     assert ds.frames is not None and ds.out is not None
-    load_inputs(run)
+    prepare(run)
     ranges: dict[str, Any] = {}
     for name, flag in (("n_cells_range", "-N_range"), ("mosaic_range_deg", "-mosaic_range"),
                        ("wavelength_range_A", "-lambda_range")):
