@@ -95,6 +95,8 @@ class Run:
     dataset: DatasetOptions = field(default_factory=DatasetOptions)
     #: Configuration field -> the flag (or header) that last set it, for error messages.
     provenance: dict[str, str] = field(default_factory=dict)
+    #: Tokens that are no flag's values, for commands that take positional arguments.
+    positional: list[str] = field(default_factory=list)
 
     def sources(self) -> dict[str, str]:
         """Configuration field -> what to name in a message about it: the flag the user gave
@@ -240,17 +242,19 @@ def _load_header(st: State, flag: str, path: str, is_mask: bool) -> None:
                 st.assign(also, const, source)
 
 
-def parse_args(tokens: Sequence[str], command: str = "nanobragg") -> Run:
+def parse_args(tokens: Sequence[str], command: str = "nanobragg", positional: int = 0) -> Run:
     """Translate nanoBragg command-line tokens (without the program name) into a Run.
 
-    ``command`` selects the flags accepted (``"nanobragg"`` or ``"dataset"``, see
-    :data:`.schema.COMMANDS`).
+    ``command`` selects the flags accepted (see :data:`.schema.COMMANDS`); up to
+    ``positional`` tokens that are no flag's values are kept in ``Run.positional``.
     """
     tokens = list(tokens)
     run = Run()
     st = State(run)
     # Header files first, as the reference does: the mask's, then the image's; flags override.
     for want, is_mask in (("-mask", True), ("-img", False)):
+        if command not in BY_FLAG[want].commands:
+            continue
         for i, tok in enumerate(tokens[:-1]):
             if tok == want:
                 _load_header(st, want, existing_file(want, tokens[i + 1]), is_mask)
@@ -259,8 +263,14 @@ def parse_args(tokens: Sequence[str], command: str = "nanobragg") -> Run:
         flag = tokens[i]
         setting = BY_FLAG.get(flag)
         if setting is None:
-            if flag.startswith("-") and not values.is_number(flag):
-                raise UsageError(f"{flag}: unknown flag")
+            if flag.startswith("-") and flag != "-" and not values.is_number(flag):
+                raise UsageError(f"{flag}: unknown flag (see nanobragg{'' if command == 'nanobragg' else ' ' + command} -h)")
+            if len(run.positional) < positional:
+                run.positional.append(flag)
+                i += 1
+                continue
+            if positional:
+                raise UsageError(f"{flag}: one input file only ({run.positional[0]} given already)")
             raise UsageError(f"'{flag}': a value without a flag")
         if command not in setting.commands:
             if command == "dataset":

@@ -36,8 +36,10 @@ Conv = Callable[[str, str], Any]
 Action = Callable[["State", str, list[str]], None]
 
 #: The commands that parse nanoBragg-style flags.
-COMMANDS = ("nanobragg", "dataset")
+COMMANDS = ("nanobragg", "dataset", "hkl")
 BOTH = ("nanobragg", "dataset")
+#: The structure-factor flags, which ``nanobragg hkl`` shares.
+SF = ("nanobragg", "dataset", "hkl")
 SINGLE = ("nanobragg",)
 DATASET = ("dataset",)
 
@@ -226,14 +228,14 @@ CRYSTAL = _group("Crystal", [
        "content; expanded to P1); writes the dump file", "", "run.hkl_file", conv=existing_file),
     _s("-mtz_column", "label", "the amplitude column of an MTZ/mmCIF file (F, or one of an F(+)/F(-) pair), "
        "or an intensity column to convert (F = √I); needed when the file has several", "", "run.mtz_column",
-       conv=text),
+       conv=text, commands=SF),
     _s("-pdb", "file", "amplitudes computed from a model (PDB or mmCIF coordinates) to -dmin", "", "run.pdb_file",
        conv=existing_file),
     _s("-ksol", "e/Å³", "with -pdb: bulk-solvent level k of k exp(-B s²/4) F_mask", "none", "run.ksol",
-       conv=non_negative),
-    _s("-bsol", "Å²", "with -pdb: bulk-solvent B", "none", "run.bsol", conv=non_negative),
+       conv=non_negative, commands=SF),
+    _s("-bsol", "Å²", "with -pdb: bulk-solvent B", "none", "run.bsol", conv=non_negative, commands=SF),
     _s("-anomalous", "", "with -pdb: f′ and f″ of every element at the beam's wavelength", "off", "run.anomalous",
-       const=True),
+       const=True, commands=SF),
     _s("-dump", "file", "the structure-factor cache, read when -hkl is absent", "Fdump.bin", "run.dump_file",
        conv=text),
     _s("-default_F", "F", "amplitude of every reflection not listed", "0", "crystal.default_F", conv=v.number),
@@ -257,8 +259,8 @@ ROTATION = _group("Rotation", [
 
 BEAM = _group("Beam", [
     _s("-lambda -wave -wavelength", "Å", "wavelength", "1", "beam.wavelength_A", conv=v.number,
-       also=(("beam.energy_eV", None),), header="WAVELENGTH"),
-    _s("-energy", "eV", "photon energy (sets the wavelength)", "", "beam.energy_eV", conv=v.number),
+       also=(("beam.energy_eV", None),), header="WAVELENGTH", commands=SF),
+    _s("-energy", "eV", "photon energy (sets the wavelength)", "", "beam.energy_eV", conv=v.number, commands=SF),
     _s("-fluence", "photons/m²", "integrated fluence", "1/r_e²", "beam.fluence_ph_per_m2", conv=v.number),
     _s("-flux", "photons/s", "with -exposure and -beamsize, sets the fluence", "0", "beam.flux_ph_per_s",
        conv=v.number),
@@ -286,7 +288,7 @@ BEAM = _group("Beam", [
        also=(("beam.nopolar", False),)),
     _s("-nopolar", "", "no polarization factor", "", "beam.nopolar", const=True),
     _s("-dmin", "Å", "skip scattering beyond this resolution; with -pdb, the resolution of the computed "
-       "amplitudes", "0: none", "sampling.dmin_A", conv=v.number),
+       "amplitudes", "0: none", "sampling.dmin_A", conv=v.number, commands=SF),
 ])
 
 _BEAM_PIVOT = (("detector.pivot", "beam"),)
@@ -403,8 +405,8 @@ COMPATIBILITY = _group("Compatibility", [
 
 DATASET_OPTIONS = _group("Data set", [
     _s("-frames", "N", "number of frames (required)", "", "dataset.frames", conv=at_least(1), commands=DATASET),
-    _s("-out", "NAME", "output prefix, may include a folder (required)", "", "dataset.out", conv=text,
-       commands=DATASET),
+    _s("-out", "NAME", "dataset: prefix of every file, may include a folder; hkl: the P1 table written (required)",
+       "", "dataset.out", conv=text, commands=("dataset", "hkl")),
     _s("-random_orientations", "SEED", "frames at orientations drawn uniformly from (SEED, i)",
        "a rotation series", "dataset.random_orientations", conv=v.integer, commands=DATASET),
     _s("-N_range", "MIN MAX", "random sets: cells per axis drawn per frame (integers)", "",
@@ -497,7 +499,8 @@ def _flag_names(s: Setting, fmt: Callable[[str], str]) -> str:
 def help_text(command: str) -> str:
     """The flag list of ``command``, grouped, with values, units and defaults."""
     lines: list[str] = []
-    own = [g for g in GROUPS if all(s.commands == (command,) for s in SETTINGS if s.group == g)]
+    own = [g for g in GROUPS if all(command in s.commands and "nanobragg" not in s.commands
+                                    for s in SETTINGS if s.group == g)]
     for group in own + [g for g in GROUPS if g not in own]:
         rows = [s for s in SETTINGS if s.group == group and command in s.commands and not s.hidden]
         if not rows:
@@ -537,7 +540,9 @@ def flags_markdown() -> str:
         out += ["", f"## {group}"]
         if group == "Data set":
             out += ["", "`nanobragg dataset` only ([datasets.md](datasets.md)); the flags above marked ✗ are "
-                    "refused there, every other flag means what it means for a single image."]
+                    "refused there, every other flag means what it means for a single image. "
+                    "`nanobragg hkl IN -out P1.hkl` takes `-out` and the structure-factor flags "
+                    f"({', '.join(f'`{f}`' for f in sorted(flags_of('hkl') - {'-out'}))})."]
         out += ["", "| flag | values | meaning | default |", "|---|---|---|---|"]
         for s in rows:
             names = _flag_names(s, lambda f: f"`{f}`")
