@@ -41,3 +41,29 @@ def test_every_setting_has_a_doc_and_a_target() -> None:
     for s in SETTINGS:
         assert s.doc and s.flags
         assert s.to or s.action, s.name
+
+
+def test_shown_defaults_are_the_configuration_defaults() -> None:
+    """Where a setting lands in one configuration field, the default it shows is the field's."""
+    from nanobragg_rs import Config
+    from nanobragg_rs.args import Output
+    from nanobragg_rs.values import parse_float
+
+    cfg, out, checked = Config(), Output(), 0
+    for s in SETTINGS:
+        first = s.default.split()[0] if s.default else ""
+        shown = parse_float(first.rstrip(":"))
+        if shown is None or not s.to or s.arity == 0:
+            continue
+        section, _, name = s.to[0].partition(".")
+        owner = out if section == "output" else getattr(cfg, section, None)
+        if owner is None:
+            continue
+        value = getattr(owner, name.split("[")[0])
+        if isinstance(value, tuple):
+            value = value[int(name.split("[")[1].rstrip("]"))] if "[" in name else value[0]
+        if value is None:
+            continue  # chosen by the core when absent (e.g. -oversample 0: automatic)
+        assert float(value) == shown, f"{s.name}: shows {s.default!r}, the field is {value!r}"
+        checked += 1
+    assert checked > 20
