@@ -531,7 +531,9 @@ def flags_markdown() -> str:
         "`nanobragg` takes nanoBragg.c's flags with the same meaning, units and defaults. Later flags",
         "override earlier ones. Aliases are listed after a slash. Differences from the reference's parser",
         "are in [parity.md](parity.md); the corrected mode in [quirks.md](quirks.md); the trace in",
-        "[trace.md](trace.md). `nanobragg -h` prints the same list.",
+        "[trace.md](trace.md). `nanobragg -h` prints the same list. The last column is where the value",
+        "lands: a field of the Python `Config` (`detector.distance_mm` is `cfg.detector.distance_mm`), or",
+        "of the command's own settings (`run.`, `output.`, `dataset.`).",
     ]
     for group in GROUPS:
         rows = [s for s in SETTINGS if s.group == group and not s.hidden]
@@ -543,13 +545,14 @@ def flags_markdown() -> str:
                     "refused there, every other flag means what it means for a single image. "
                     "`nanobragg hkl IN -out P1.hkl` takes `-out` and the structure-factor flags "
                     f"({', '.join(f'`{f}`' for f in sorted(flags_of('hkl') - {'-out'}))})."]
-        out += ["", "| flag | values | meaning | default |", "|---|---|---|---|"]
+        out += ["", "| flag | values | meaning | default | sets |", "|---|---|---|---|---|"]
         for s in rows:
             names = _flag_names(s, lambda f: f"`{f}`")
             if group != "Data set" and "dataset" not in s.commands:
                 names += " ✗"
             vals = s.values.replace("|", "\\|")
-            out.append(f"| {names} | {vals} | {s.doc} | {s.default.replace('|', chr(92) + '|')} |")
+            fields = ", ".join(f"`{_field(t)}`" for t in dict.fromkeys(_field(t) for t in s.to))
+            out.append(f"| {names} | {vals} | {s.doc} | {s.default.replace('|', chr(92) + '|')} | {fields} |")
     hidden = [f"`{s.name}`" for s in SETTINGS if s.hidden]
     out += ["", f"Accepted for compatibility, without effect on any output: {', '.join(hidden)}.", ""]
     headers = ", ".join(f"`{k}` ({s.name})" for k, (s, _) in HEADER_FIELDS.items())
