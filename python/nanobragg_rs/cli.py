@@ -153,7 +153,7 @@ def usage() -> str:
     """``nanobragg -h``: generated from the schema."""
     from .schema import help_text
 
-    subcommands = "\n".join(f"  nanobragg {name:<8} {doc}" for name, (_, _, doc) in SUBCOMMANDS.items())
+    subcommands = "\n".join(f"  nanobragg {name:<9} {doc}" for name, (_, _, doc) in SUBCOMMANDS.items())
     return f"""usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's flags and units)
        nanobragg -cell a b c alpha beta gamma -default_F F [flags]
        nanobragg SUBCOMMAND ...

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -508,12 +509,12 @@ def help_text(command: str) -> str:
         lines.append(f"{group}:")
         for s in rows:
             left = f"  {' '.join(s.flags[:3])}{' ...' if len(s.flags) > 3 else ''} {s.values}".rstrip()
-            doc = s.doc + (f" (default: {s.default})" if s.default else "")
+            doc = textwrap.wrap(s.doc + (f" (default: {s.default})" if s.default else ""), 100 - 36)
             if len(left) > 34:
                 lines.append(left)
-                lines.append(" " * 36 + doc)
             else:
-                lines.append(f"{left:<36}{doc}")
+                lines.append(f"{left:<36}{doc.pop(0)}")
+            lines.extend(" " * 36 + d for d in doc)
         lines.append("")
     hidden = [s.name for s in SETTINGS if s.hidden and command in s.commands]
     if hidden:
