@@ -68,3 +68,17 @@ def test_shown_defaults_are_the_configuration_defaults() -> None:
         assert float(value) == shown, f"{s.name}: shows {s.default!r}, the field is {value!r}"
         checked += 1
     assert checked > 20
+
+
+def test_every_configuration_field_has_a_flag_to_blame() -> None:
+    """An error about any field of the configuration can name a flag (or input file)."""
+    import dataclasses
+
+    from nanobragg_rs import Config
+    from nanobragg_rs.schema import FIELD_FLAGS
+
+    cfg = Config()
+    for section in ("crystal", "beam", "detector", "sampling"):
+        for f in dataclasses.fields(getattr(cfg, section)):
+            assert f"{section}.{f.name}" in FIELD_FLAGS, f"{section}.{f.name}"
+            assert FIELD_FLAGS[f"{section}.{f.name}"] in BY_FLAG

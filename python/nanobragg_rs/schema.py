@@ -204,7 +204,7 @@ CRYSTAL = _group("Crystal", [
     _s("-mat -matrix", "file", "MOSFLM orientation matrix: the first nine numbers, λ-scaled reciprocal vectors",
        to="run.mat_file", conv=existing_file),
     _s("-misset", "rx ry rz | random", "rotations about x, y, z (degrees) of the reciprocal vectors, or a random orientation",
-       to="crystal.misset_deg", arity=3, action=_misset, take=_misset_tokens),
+       to=("crystal.misset_deg", "crystal.misset_random"), arity=3, action=_misset, take=_misset_tokens),
     _s("-misset_seed", "n", "seed of -misset random", "the clock", "crystal.misset_seed", conv=v.seed),
     _s("-N", "n", "unit cells along a, b and c", "1", "crystal.n_cells[0] crystal.n_cells[1] crystal.n_cells[2]",
        conv=v.integer),
