@@ -284,3 +284,11 @@ def test_config_from_args_does_not_import_the_cli() -> None:
             "print('nanobragg_rs.cli' in sys.modules, 'nanobragg_rs.dataset.cli' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_parsed_run_refuses_unknown_attributes() -> None:
+    from nanobragg_rs import parse_args
+
+    run = parse_args(["-cell", "50", "-default_F", "1"])
+    with pytest.raises(AttributeError, match="floatfile"):
+        run.output.floatfle = "x.bin"  # type: ignore[attr-defined]

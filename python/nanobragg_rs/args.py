@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import values
-from .config import Config
+from .config import Config, Strict
 from .errors import UsageError
 from .schema import BY_FLAG, FIELD_FLAGS, HEADER_FIELDS, Setting, existing_file
 
@@ -26,7 +26,7 @@ __all__ = ["FLAGS", "DatasetOptions", "Output", "Run", "State", "UsageError", "p
 
 
 @dataclass
-class Output:
+class Output(Strict):
     """What to write, and how the integer images are scaled."""
 
     floatfile: str = "floatimage.bin"
@@ -46,7 +46,7 @@ class Output:
 
 
 @dataclass
-class DatasetOptions:
+class DatasetOptions(Strict):
     """The options of ``nanobragg dataset`` (see docs/datasets.md); ``None``: not given."""
 
     frames: int | None = None
@@ -67,7 +67,7 @@ class DatasetOptions:
 
 
 @dataclass
-class Run:
+class Run(Strict):
     """A parsed command line: the configuration, outputs, and the files it names."""
 
     config: Config = field(default_factory=Config)

@@ -31,7 +31,7 @@ DATA_FIELDS = {"structure_factors", "mask"}
 _INT_RANGE = (-(2**63), 2**63 - 1)
 
 
-class _Strict:
+class Strict:
     """Refuses attributes that are not fields, so that a misspelt setting is an error, not
     silently ignored (``cfg.detector.distance = 300`` raises, naming ``distance_mm``)."""
 
@@ -59,7 +59,7 @@ def _check_integers(path: str, annotation: str, value: Any) -> None:
 
 
 @dataclass
-class Crystal(_Strict):
+class Crystal(Strict):
     """The crystal: cell or orientation matrix, size, shape, structure factors, mosaicity."""
 
     #: a, b, c (Å), alpha, beta, gamma (degrees).
@@ -90,7 +90,7 @@ class Crystal(_Strict):
 
 
 @dataclass
-class Beam(_Strict):
+class Beam(Strict):
     """The incident beam: wavelength, fluence, spectrum, divergence, polarization."""
 
     wavelength_A: float = 1.0
@@ -123,7 +123,7 @@ class Beam(_Strict):
 
 
 @dataclass
-class Detector(_Strict):
+class Detector(Strict):
     """The detector: convention, distance, pixels, beam centre, orientation, sensor."""
 
     convention: Convention = "mosflm"
@@ -165,7 +165,7 @@ class Detector(_Strict):
 
 
 @dataclass
-class Sampling(_Strict):
+class Sampling(Strict):
     """Sub-pixels, spindle rotation and the resolution cut."""
 
     #: Sub-pixels per pixel edge; ``None`` chooses from crystal size and geometry.
@@ -183,7 +183,7 @@ class Sampling(_Strict):
 
 
 @dataclass
-class Config(_Strict):
+class Config(Strict):
     """Everything that determines a rendered image."""
 
     crystal: Crystal = field(default_factory=Crystal)
