@@ -34,6 +34,8 @@ class Output(Strict):
     pgmfile: str = "image.pgm"
     noisefile: str = "noiseimage.img"
     h5file: str | None = None
+    #: CXI (HDF5) image laid out as the -geom file places its panels.
+    cxi: str | None = None
     write_pgm: bool = True
     write_noise: bool = True
     #: Integer-image scale; 0 chooses 55000/max_I.
@@ -87,6 +89,12 @@ class Run(Strict):
     printout: bool = False
     printout_pixel: tuple[int, int] | None = None
     trace_pixel: tuple[int, int] | None = None
+    #: Panel of -trace_pixel on a multi-panel detector.
+    trace_panel: str | None = None
+    #: The CrystFEL geometry read by -geom (for -cxi).
+    geom: Any = None
+    #: The detector file's flag and path (-panels, -expt or -geom), for messages.
+    detector_file: tuple[str, str] | None = None
     progress: bool = True
     threads: int | None = None
     #: Flags accepted for compatibility that change nothing in the image.
@@ -258,6 +266,11 @@ def parse_args(tokens: Sequence[str], command: str = "nanobragg", positional: in
         for i, tok in enumerate(tokens[:-1]):
             if tok == want:
                 _load_header(st, want, existing_file(want, tokens[i + 1]), is_mask)
+    if command in BY_FLAG["-panels"].commands:
+        # Detector files too: the flags override what they say (beam, spindle, crystal).
+        from .panels.inputs import load_detector_files
+
+        load_detector_files(st, tokens, UsageError)
     i = 0
     while i < len(tokens):
         flag = tokens[i]

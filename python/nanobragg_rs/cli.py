@@ -59,6 +59,10 @@ def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: lis
 def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     """Render and write every output the run asks for."""
     cfg, out = run.config, run.output
+    if cfg.detector.panels is not None:
+        from .panels.cli import execute_panels
+
+        return execute_panels(run, sim, sf)  # type: ignore[arg-type]
     if out.h5file:
         # Imported before rendering so that a missing h5py fails at once, not after the render.
         from .io.nexus import write_nxmx

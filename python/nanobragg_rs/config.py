@@ -12,12 +12,15 @@ import dataclasses
 import difflib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from . import _core
 from .structure_factors import StructureFactors
+
+if TYPE_CHECKING:
+    from .panels.model import Panel
 
 Vec3 = tuple[float, float, float]
 Convention = Literal["mosflm", "xds", "adxv", "denzo", "dials", "custom"]
@@ -25,7 +28,7 @@ Pivot = Literal["beam", "sample"]
 Shape = Literal["square", "round", "gauss", "tophat"]
 
 #: Fields that carry data arrays rather than settings; they are not sent as configuration.
-DATA_FIELDS = {"structure_factors", "mask"}
+DATA_FIELDS = {"structure_factors", "mask", "panels"}
 
 #: Integers the core takes are 64-bit.
 _INT_RANGE = (-(2**63), 2**63 - 1)
@@ -162,6 +165,9 @@ class Detector(Strict):
     roi: tuple[int, int, int, int] | None = None
     #: One value per pixel, shape (spixels, fpixels); 0 skips the pixel.
     mask: np.ndarray | None = None
+    #: A multi-panel detector (``nanobragg_rs.panels.Panel``, frozen); when given, it is the
+    #: whole detector and the single-detector geometry fields above are not used.
+    panels: tuple[Panel, ...] | None = None
 
 
 @dataclass

@@ -157,6 +157,8 @@ def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
     where a structure-factor file's cell differs from the crystal's."""
     sf = load_inputs(run)
     cfg = run.config
+    if cfg.detector.panels is not None:
+        return _multi_panel(run), sf  # type: ignore[return-value]
     sim = Simulator(cfg)
     check_pixels(run, sim.shape)
     if sf is not None and sf.cell is not None:
@@ -167,6 +169,21 @@ def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
             flag = "-mat" if cfg.crystal.mosflm_matrix is not None else "-cell"
             print(f"nanobragg: warning: {sf.source}'s cell differs from {flag}'s: {why}", file=sys.stderr)
     return sim, sf
+
+
+def _multi_panel(run: Run) -> object:
+    """A MultiSimulator for the panel list a detector file gave; its errors name the file."""
+    from . import _core
+    from .panels.render import MultiSimulator
+
+    try:
+        return MultiSimulator(run.config)
+    except _core.ConfigError as e:
+        field, _, rest = str(e).partition(": ")
+        if run.detector_file and field.startswith("detector.panels"):
+            flag, path = run.detector_file
+            raise UsageError(f"{flag}: {path}: panel {field[16:-1] or ''}: {rest}".replace("panel : ", "")) from None
+        raise
 
 
 def check_pixels(run: Run, shape: tuple[int, int]) -> None:

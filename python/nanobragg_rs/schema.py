@@ -179,6 +179,26 @@ def _pix0(unit_mm: bool) -> Action:
     return action
 
 
+def _detector_file(st: State, flag: str, vals: list[str]) -> None:
+    existing_file(flag, vals[0])  # read before the flags (panels.inputs)
+
+
+def _trace_pixel_tokens(tokens: list[str]) -> int:
+    """-trace_pixel F S, or -trace_pixel PANEL F S on a multi-panel detector."""
+    if tokens and not v.is_number(tokens[0]):
+        if len(tokens) < 3:
+            raise UsageError("-trace_pixel: needs a panel name and two pixel indices")
+        return 3
+    return 2 if len(tokens) >= 2 else 0
+
+
+def _trace_pixel(st: State, flag: str, vals: list[str]) -> None:
+    if len(vals) == 3:
+        st.run.trace_panel = vals[0]
+        vals = vals[1:]
+    st.run.trace_pixel = (v.integer(flag, vals[0]), v.integer(flag, vals[1]))
+
+
 def _ignored(check: Conv | None) -> Action:
     def action(st: State, flag: str, vals: list[str]) -> None:
         if check is not None:
@@ -361,6 +381,11 @@ DETECTOR = _group("Detector", [
     _s("-mask", "file", "SMV mask, 0 = skip pixel (its header is read too)", "", "run.mask_file",
        conv=existing_file),
     _s("-img", "file", "SMV image whose header sets the geometry", "", "run.img_file", conv=existing_file),
+    _s("-panels", "file", "multi-panel detector, a JSON panel list", "", "detector.panels", action=_detector_file),
+    _s("-expt", "file", "multi-panel detector, beam, spindle and crystal of a DIALS experiment list", "",
+       "detector.panels", action=_detector_file),
+    _s("-geom", "file", "multi-panel detector of a CrystFEL geometry file (bad regions masked, photon energy)",
+       "", "detector.panels", action=_detector_file),
 ])
 
 OUTPUT = _group("Output", [
@@ -372,7 +397,10 @@ OUTPUT = _group("Output", [
        also=(("output.write_pgm", True),), commands=SINGLE),
     _s("-noisefile -noiseimage", "file", "SMV Poisson-noise image", "noiseimage.img", "output.noisefile",
        conv=text, also=(("output.write_noise", True),), commands=SINGLE),
-    _s("-h5file", "file", "NeXus NXmx HDF5 file", "none", "output.h5file", conv=text, commands=SINGLE),
+    _s("-h5file", "file", "NeXus NXmx HDF5 file; one module per panel", "none", "output.h5file", conv=text,
+       commands=SINGLE),
+    _s("-cxi", "file", "with -geom: HDF5 image laid out as the .geom places the panels", "", "output.cxi",
+       conv=text, commands=SINGLE),
     _s("-nonoise", "", "no noise image", "", "output.write_noise", const=False),
     _s("-nopgm", "", "no PGM", "", "output.write_pgm", const=False),
     _s("-scale", "s", "integer-image scale", "55000/max_I", "output.scale", conv=v.number, commands=SINGLE),
@@ -384,8 +412,8 @@ OUTPUT = _group("Output", [
        commands=SINGLE),
     _s("-printout_pixel", "f s", "the printout for one pixel", "", "run.printout_pixel", conv=v.integer, arity=2,
        also=(("run.printout", True),), commands=SINGLE),
-    _s("-trace_pixel", "f s", "every factor of one pixel's intensity", "", "run.trace_pixel", conv=v.integer,
-       arity=2, commands=SINGLE),
+    _s("-trace_pixel", "[panel] f s", "every factor of one pixel's intensity; names the panel on a multi-panel "
+       "detector", "", "run.trace_pixel", arity=2, action=_trace_pixel, take=_trace_pixel_tokens, commands=SINGLE),
     _s("-noprogress", "", "no progress bar", "", "run.progress", const=False),
     _s("-progress", "", "progress bar on stderr for renders over a second", "on", "run.progress", const=True),
     _s("-threads", "n", "rendering threads", "all cores, or RAYON_NUM_THREADS", "run.threads", conv=at_least(1)),

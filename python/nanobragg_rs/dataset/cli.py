@@ -44,6 +44,8 @@ def build_run(run: Run) -> tuple[Any, str, dict[str, Any]]:
         if value is None:
             raise UsageError(f"{required}: required (see nanobragg dataset -h)")
     assert ds.frames is not None and ds.out is not None
+    if run.detector_file is not None:
+        raise UsageError(f"{run.detector_file[0]}: multi-panel detectors are not yet supported by 'nanobragg dataset'")
     prepare(run)
     ranges: dict[str, Any] = {}
     for name, flag in (("n_cells_range", "-N_range"), ("mosaic_range_deg", "-mosaic_range"),
