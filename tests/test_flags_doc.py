@@ -82,3 +82,9 @@ def test_every_configuration_field_has_a_flag_to_blame() -> None:
         for f in dataclasses.fields(getattr(cfg, section)):
             assert f"{section}.{f.name}" in FIELD_FLAGS, f"{section}.{f.name}"
             assert FIELD_FLAGS[f"{section}.{f.name}"] in BY_FLAG
+
+
+def test_render_response_flags_are_noisify_s() -> None:
+    from nanobragg_rs.noisify import RENDER_FLAGS
+
+    assert {s.name for s in SETTINGS if s.group == "Detector response"} == set(RENDER_FLAGS)

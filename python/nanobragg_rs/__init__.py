@@ -15,7 +15,9 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 from ._core import ConfigError, InputFileError, NanoBraggError, __version__
 from .args import Output, Run, parse_args
 from .errors import UsageError
+from .background import Background
 from .config import Beam, Config, Crystal, Detector, Sampling
+from .response import Response, ResponseResult
 from .simulate import Noise, Simulator, Stats, render
 from .structure_factors import StructureFactors
 
@@ -30,6 +32,7 @@ def config_from_args(tokens: list[str]) -> Config:
 
 
 __all__ = [
+    "Background",
     "Beam",
     "Config",
     "ConfigError",
@@ -39,6 +42,8 @@ __all__ = [
     "NanoBraggError",
     "Noise",
     "Output",
+    "Response",
+    "ResponseResult",
     "Run",
     "Sampling",
     "Simulator",

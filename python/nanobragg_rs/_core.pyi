@@ -12,14 +12,22 @@ __all__ = [
     "HklTable",
     "InputFileError",
     "NanoBraggError",
+    "PsfPass",
+    "ResponseOutcome",
+    "NonBragg",
+    "NonBraggImage",
     "Simulation",
     "__version__",
+    "add_background",
     "default_config",
     "int_pixels",
     "noise_pixels",
     "panel_simulations",
     "pgm_pixels",
+    "read_columns",
     "read_hkl",
+    "respond",
+    "StolTable",
     "supported_isas",
     "validate_config",
 ]
@@ -90,3 +98,118 @@ def panel_simulations(
     hkl: HklTable | None = None,
     masks: list[npt.NDArray[np.uint16] | None] | None = None,
 ) -> list[tuple[Simulation, bool]]: ...
+
+@final
+class PsfPass:
+    """What a PSF pass reports."""
+
+    @property
+    def max_input(self) -> float | None: ...
+    @property
+    def auto_radius(self) -> int | None: ...
+    @property
+    def no_photons(self) -> bool: ...
+    @property
+    def lost_photons(self) -> float: ...
+    @property
+    def kernel_radius(self) -> int: ...
+
+@final
+class ResponseOutcome:
+    """One run of the detector response."""
+
+    @property
+    def max_input(self) -> float: ...
+    @property
+    def max_photons(self) -> float: ...
+    @property
+    def ideal16(self) -> npt.NDArray[np.uint16]: ...
+    @property
+    def ideal32(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def pgm(self) -> npt.NDArray[np.uint8]: ...
+    @property
+    def ideal_psf(self) -> PsfPass | None: ...
+    @property
+    def noise16(self) -> npt.NDArray[np.uint16] | None: ...
+    @property
+    def noise32(self) -> npt.NDArray[np.uint32] | None: ...
+    @property
+    def photons_before_psf(self) -> float: ...
+    @property
+    def photons(self) -> float: ...
+    @property
+    def overloads(self) -> int: ...
+    @property
+    def noise_psf(self) -> PsfPass | None: ...
+
+def respond(
+    values: npt.NDArray[np.float32],
+    *,
+    seed_state: int,
+    calib_state: int,
+    fluence: float,
+    scale: float,
+    psf: str | None,
+    psf_fwhm_px: float,
+    psf_radius_px: int,
+    gain: float,
+    adc: float,
+    readout: float,
+    flicker: float,
+    calibration: float,
+    noise: bool,
+    bits: int,
+    fix_quirks: bool,
+    threads: int | None = None,
+) -> ResponseOutcome: ...
+
+# Amorphous background and the nonBragg program (rust/python/src/nonbragg.rs).
+
+@final
+class StolTable:
+    """An F(sin θ/λ) table of an amorphous material, padded as nonBragg pads it."""
+
+    def __new__(cls, text: bytes, abscissa: str = "stol", fixed: bool = False) -> StolTable: ...
+    @staticmethod
+    def from_rows(x: list[float], f: list[float], abscissa: str = "stol", fixed: bool = False) -> StolTable: ...
+    def __len__(self) -> int: ...
+    def interpolate(self, stol_per_m: list[float]) -> npt.NDArray[np.float64]: ...
+
+@final
+class NonBraggImage:
+    """A rendered background image with the loop's sums."""
+
+    def image(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def omega_sum(self) -> float: ...
+    @property
+    def count(self) -> int: ...
+    def stats(self, n: int) -> dict[str, float]: ...
+    def stolout(self) -> tuple[str, list[str], int] | None: ...
+    def printout(self) -> list[tuple[int, int, float, float, float, float, float]]: ...
+
+@final
+class NonBragg:
+    """A resolved nonBragg run (detector, sources, sample), ready to render."""
+
+    def __new__(cls, input: dict[str, Any], table: StolTable, table_name: str) -> NonBragg: ...
+    def render(
+        self,
+        extract: tuple[npt.NDArray[np.float32], list[int], float, float] | None = None,
+        printout: str | tuple[int, int] | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> NonBraggImage: ...
+    def header(self) -> bytes: ...
+    def int_image(self, image: npt.NDArray[np.float32], scale: float, adc: float) -> npt.NDArray[np.uint16]: ...
+    def pgm_image(self, image: npt.NDArray[np.float32], scale: float) -> npt.NDArray[np.uint8]: ...
+    def noise_image(self, image: npt.NDArray[np.float32], seed: int, adc: float) -> tuple[npt.NDArray[np.uint16], float, int]: ...
+    @property
+    def summary(self) -> dict[str, Any]: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+def read_columns(text: bytes, ncols: int) -> list[list[float]]: ...
+def add_background(
+    simulation: Simulation, image: npt.NDArray[np.float32], tables: list[StolTable], molecules: list[float]
+) -> None: ...

@@ -97,8 +97,12 @@ class Run(Strict):
     detector_file: tuple[str, str] | None = None
     progress: bool = True
     threads: int | None = None
+    #: Amorphous backgrounds (``-background``) added in the render (nanobragg_rs.background).
+    backgrounds: list[Any] = field(default_factory=list)
     #: Flags accepted for compatibility that change nothing in the image.
     ignored: list[str] = field(default_factory=list)
+    #: Detector-response flags (noisify's, see noisify.RENDER_FLAGS) and their values.
+    response_args: list[str] = field(default_factory=list)
     #: Options of ``nanobragg dataset``.
     dataset: DatasetOptions = field(default_factory=DatasetOptions)
     #: Configuration field -> the flag (or header) that last set it, for error messages.

@@ -72,6 +72,9 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         sf.write_fdump(run.dump_file, cfg.crystal.default_F)
         print(f"writing dump file for next time: {run.dump_file}")
     seed = out.seed if out.seed is not None else int(time.time())
+    header = summary["header"]
+    for bg in run.backgrounds:
+        print(f"  amorphous background: {bg.material} {bg.thickness_mm:g} mm ({bg.molecules(cfg.beam.beamsize_mm):g} molecules)")
     if out.write_noise:
         print("\n  noise image paramters:")
         print(f"  seed: {-seed}")
@@ -79,7 +82,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 
     spixels, fpixels = sim.shape
     progress = Progress(len(range(summary["roi"][2], summary["roi"][3] + 1)), run.progress and not run.printout)
-    image = sim.render(threads=run.threads, progress=progress)
+    image = sim.render(threads=run.threads, progress=progress, backgrounds=run.backgrounds)
     progress.close()
 
     if run.printout:
@@ -95,8 +98,19 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
             print(line)
     print()
 
+    if run.response_args:
+        # The detector response stage (docs/noisify.md): noisify's images of this render.
+        from .noisify import render_stage
+
+        images.write_float(out.floatfile, image)
+        print(f"writing {out.floatfile} as {image.size} 4-byte floats")
+        files = {"int": out.intfile, "noise": out.noisefile if out.write_noise else None, "pgm": out.pgmfile if out.write_pgm else None}
+        lines = render_stage(run.response_args, image, pixel_mm=cfg.detector.pixel_size_mm, adc=out.adc, seed=seed,
+                             noise=out.write_noise, fix_quirks=cfg.fix_quirks, header_values=header, files=files)
+        print("\n".join(lines))
+        return
+
     roi = tuple(summary["roi"])
-    header = summary["header"]
     # After the render the two cores share the outputs: the statistics (serial sums, whose
     # order sets the PGM scale) and then the PGM on one worker thread, the float file on
     # another, the integer image (which needs only max_I) here. The Rust calls and file writes
@@ -148,6 +162,8 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": (".compare", "main", "compare two images pixel by pixel and spot by spot (nanobragg compare -h)"),
     "dataset": (".dataset.cli", "main", "many frames: rotation series or random orientations (nanobragg dataset -h)"),
+    "noisify": (".noisify", "main", "noisify.c's detector response on a float image (nanobragg noisify -h)"),
+    "nonbragg": (".nonbragg", "main", "nonBragg.c's amorphous background (nanobragg nonbragg -h)"),
     "hkl": (".hkl_cli", "main", "write an MTZ, SF-mmCIF or model file as a P1 h k l F table (nanobragg hkl -h)"),
     "examples": (".examples", "main", "copy the example inputs P1.hkl and A.mat into a folder"),
 }

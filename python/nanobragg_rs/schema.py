@@ -199,6 +199,22 @@ def _trace_pixel(st: State, flag: str, vals: list[str]) -> None:
     st.run.trace_pixel = (v.integer(flag, vals[0]), v.integer(flag, vals[1]))
 
 
+def _response_flag(st: State, flag: str, vals: list[str]) -> None:
+    # Read by noisify's own parser (noisify.render_stage), which checks the values.
+    st.run.response_args += [flag, *vals]
+
+
+def _background(st: State, flag: str, vals: list[str]) -> None:
+    from .background import Background
+
+    try:
+        bg = Background.parse(vals[0])
+        bg.table()  # read now: a bad table is a usage error before anything is rendered
+    except (ValueError, OSError) as e:
+        raise UsageError(f"{flag}: {e}") from None
+    st.run.backgrounds.append(bg)
+
+
 def _ignored(check: Conv | None) -> Action:
     def action(st: State, flag: str, vals: list[str]) -> None:
         if check is not None:
@@ -407,6 +423,8 @@ OUTPUT = _group("Output", [
     _s("-pgmscale", "s", "PGM scale", "250/(5·rmsd)", "output.pgmscale", conv=v.number,
        also=(("output.write_pgm", True),), commands=SINGLE),
     _s("-adc", "counts", "offset added to integer images", "40", "output.adc", conv=v.number),
+    _s("-background", "MATERIAL:mm[:g/cm3[:g/mol]]", "amorphous background added in the render (repeatable)", "",
+       "run.backgrounds", action=_background),
     _s("-seed", "n", "noise seed", "the clock", "output.seed", conv=v.seed),
     _s("-printout", "", "the reference's per-pixel printout, every pixel", "", "run.printout", const=True,
        commands=SINGLE),
@@ -418,6 +436,14 @@ OUTPUT = _group("Output", [
     _s("-progress", "", "progress bar on stderr for renders over a second", "on", "run.progress", const=True),
     _s("-threads", "n", "rendering threads", "all cores, or RAYON_NUM_THREADS", "run.threads", conv=at_least(1)),
     _s("-fix_quirks", "", "the corrected mode: the reference's known defects fixed", "", "fix_quirks", const=True),
+])
+
+# The detector response in a render: noisify.c's flags, with noisify's meaning (nanobragg noisify -h).
+RESPONSE = _group("Detector response", [
+    _s(name, "value", "as nanobragg noisify's " + name, "", "run.response_args", action=_response_flag,
+       commands=SINGLE)
+    for name in ("-psf", "-psf_fwhm", "-psf_radius", "-gain", "-readout", "-flicker", "-calibration", "-calib_seed",
+                 "-bits")
 ])
 
 # Accepted by nanoBragg.c but without effect on any output (notes Q26).
@@ -466,10 +492,12 @@ DATASET_OPTIONS = _group("Data set", [
 ])
 
 #: Every setting, in the order help and docs show them.
-SETTINGS: tuple[Setting, ...] = (*CRYSTAL, *ROTATION, *BEAM, *DETECTOR, *OUTPUT, *COMPATIBILITY, *DATASET_OPTIONS)
+SETTINGS: tuple[Setting, ...] = (
+    *CRYSTAL, *ROTATION, *BEAM, *DETECTOR, *OUTPUT, *RESPONSE, *COMPATIBILITY, *DATASET_OPTIONS
+)
 
 #: Groups in display order.
-GROUPS = ("Crystal", "Rotation", "Beam", "Detector", "Output", "Compatibility", "Data set")
+GROUPS = ("Crystal", "Rotation", "Beam", "Detector", "Output", "Detector response", "Compatibility", "Data set")
 
 
 def _index(settings: Iterable[Setting]) -> dict[str, Setting]:

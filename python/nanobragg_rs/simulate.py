@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _core
 from .config import Config
+
+if TYPE_CHECKING:
+    from .background import Background
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,13 @@ class Simulator:
         threads: int | None = None,
         progress: Callable[[int], object] | None = None,
         isa: str | None = None,
+        backgrounds: Sequence[Background] = (),
     ) -> np.ndarray:
         """The float image in photons per pixel, shape (spixels, fpixels), float32.
+
+        ``backgrounds`` (:class:`Background`, e.g. water and air) add amorphous scattering
+        with the same geometry, sources, polarization, oversampling and window
+        (docs/nonbragg.md, "Backgrounds in a render").
 
         ``threads`` sets the number of threads (default: every core, or RAYON_NUM_THREADS);
         the image is the same bit for bit whatever the number. ``isa`` forces an
@@ -112,6 +120,10 @@ class Simulator:
         every 50 ms. Ctrl-C stops the render with KeyboardInterrupt.
         """
         image, self._omega_sum, self.isa = self._sim.render(threads, progress, isa)
+        if backgrounds:
+            from .background import add_backgrounds
+
+            add_backgrounds(self, image, backgrounds)
         return image
 
     def stats(self, image: np.ndarray) -> Stats:

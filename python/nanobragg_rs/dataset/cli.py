@@ -72,6 +72,7 @@ def build_run(run: Run) -> tuple[Any, str, dict[str, Any]]:
         adc=run.output.adc,
         labels=ds.labels,  # type: ignore[arg-type]
         mask_path=run.mask_file,
+        backgrounds=run.backgrounds,
         **ranges,
         **options,
     )

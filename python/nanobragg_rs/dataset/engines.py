@@ -98,9 +98,11 @@ def render_chunk(
     if threads is None:
         threads = _task_threads(host_slots)
 
+    backgrounds = p.background_objects()
+
     def render(index: int) -> tuple[Simulator, Any, Any]:
         sim = Simulator(p.frame_config(index))
-        image = sim.render(threads=threads)
+        image = sim.render(threads=threads, backgrounds=backgrounds)
         values = sim.noise(image, p.frame_settings(index)["noise_seed"]).photons if p.noise else image
         return sim, image, values
 

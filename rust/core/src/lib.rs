@@ -14,6 +14,7 @@
 //! ```
 
 pub mod config;
+pub mod background;
 pub mod crystal;
 pub mod detector;
 pub mod error;
@@ -23,8 +24,10 @@ pub mod io;
 pub mod kernel;
 pub mod lattice;
 pub mod noise;
+pub mod nonbragg;
 pub mod output;
 pub mod panels;
+pub mod response;
 pub mod rng;
 pub mod setup;
 pub mod simd;

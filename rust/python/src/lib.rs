@@ -16,6 +16,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+mod nonbragg;
+mod response;
+
 create_exception!(_core, NanoBraggError, PyValueError, "Base class of nanobragg_rs errors.");
 create_exception!(_core, ConfigError, NanoBraggError, "A configuration value is missing, malformed or impossible.");
 create_exception!(_core, InputFileError, NanoBraggError, "An input file could be read but not understood.");
@@ -393,6 +396,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputFileError", m.py().get_type::<InputFileError>())?;
     m.add_class::<Simulation>()?;
     m.add_class::<HklTable>()?;
+    nonbragg::register(m)?;
     m.add_function(wrap_pyfunction!(read_hkl, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
@@ -401,5 +405,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noise_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(pgm_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(panel_simulations, m)?)?;
+    response::register(m)?;
     Ok(())
 }
