@@ -13,7 +13,8 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 """
 
 from ._core import ConfigError, InputFileError, NanoBraggError, __version__
-from .args import Output, Run, UsageError, parse_args
+from .args import Output, Run, parse_args
+from .errors import UsageError
 from .background import Background
 from .config import Beam, Config, Crystal, Detector, Sampling
 from .response import Response, ResponseResult
@@ -23,10 +24,10 @@ from .structure_factors import StructureFactors
 
 def config_from_args(tokens: list[str]) -> Config:
     """The configuration a nanoBragg command line describes, with its input files loaded."""
-    from .cli import prepare
+    from .inputs import load_inputs
 
     run = parse_args(tokens)
-    prepare(run)
+    load_inputs(run)
     return run.config
 
 

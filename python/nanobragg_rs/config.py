@@ -9,6 +9,7 @@ and the Python API share one path.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,9 +30,39 @@ Shape = Literal["square", "round", "gauss", "tophat"]
 #: Fields that carry data arrays rather than settings; they are not sent as configuration.
 DATA_FIELDS = {"structure_factors", "mask", "panels"}
 
+#: Integers the core takes are 64-bit.
+_INT_RANGE = (-(2**63), 2**63 - 1)
+
+
+class Strict:
+    """Refuses attributes that are not fields, so that a misspelt setting is an error, not
+    silently ignored (``cfg.detector.distance = 300`` raises, naming ``distance_mm``)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        known = self.__dataclass_fields__  # type: ignore[attr-defined]
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; its fields: {', '.join(known)}"
+            raise AttributeError(f"{type(self).__name__} has no field '{name}'{hint}")
+        object.__setattr__(self, name, value)
+
+
+def _check_integers(path: str, annotation: str, value: Any) -> None:
+    """Integer fields hold integers that fit the core's 64 bits (named in the error)."""
+    if value is None or "int" not in annotation or "float" in annotation or "bool" in annotation:
+        return
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    for x in items:
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+            raise _core.ConfigError(f"{path}: {value!r} is not an integer")
+        if not _INT_RANGE[0] <= int(x) <= _INT_RANGE[1]:
+            raise _core.ConfigError(f"{path}: {int(x)} is out of range")
+
 
 @dataclass
-class Crystal:
+class Crystal(Strict):
     """The crystal: cell or orientation matrix, size, shape, structure factors, mosaicity."""
 
     #: a, b, c (Å), alpha, beta, gamma (degrees).
@@ -62,7 +93,7 @@ class Crystal:
 
 
 @dataclass
-class Beam:
+class Beam(Strict):
     """The incident beam: wavelength, fluence, spectrum, divergence, polarization."""
 
     wavelength_A: float = 1.0
@@ -95,7 +126,7 @@ class Beam:
 
 
 @dataclass
-class Detector:
+class Detector(Strict):
     """The detector: convention, distance, pixels, beam centre, orientation, sensor."""
 
     convention: Convention = "mosflm"
@@ -140,7 +171,7 @@ class Detector:
 
 
 @dataclass
-class Sampling:
+class Sampling(Strict):
     """Sub-pixels, spindle rotation and the resolution cut."""
 
     #: Sub-pixels per pixel edge; ``None`` chooses from crystal size and geometry.
@@ -158,7 +189,7 @@ class Sampling:
 
 
 @dataclass
-class Config:
+class Config(Strict):
     """Everything that determines a rendered image."""
 
     crystal: Crystal = field(default_factory=Crystal)
@@ -174,11 +205,12 @@ class Config:
         for section in dataclasses.fields(self):
             value = getattr(self, section.name)
             if dataclasses.is_dataclass(value):
-                out[section.name] = {
-                    f.name: _plain(getattr(value, f.name))
-                    for f in dataclasses.fields(value)
-                    if f.name not in DATA_FIELDS
-                }
+                out[section.name] = {}
+                for f in dataclasses.fields(value):
+                    if f.name not in DATA_FIELDS:
+                        item = getattr(value, f.name)
+                        _check_integers(f"{section.name}.{f.name}", str(f.type), item)
+                        out[section.name][f.name] = _plain(item)
             else:
                 out[section.name] = value
         return out
@@ -204,6 +236,8 @@ class Config:
     def to_json(self) -> str:
         """JSON text of ``to_dict()``."""
         import json  # here, not at the top: the command line never needs it
+
+        import json
 
         return json.dumps(self.to_dict())
 

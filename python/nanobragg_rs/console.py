@@ -96,7 +96,7 @@ def print_setup(s: dict[str, Any], out: TextIO | None = None) -> None:
     extra = "".join(f" +{k}" for k in ("thick", "polar", "omega") if s[f"oversample_{k}"])
     p(f"  {s['oversample']}x{s['oversample']} pixel oversample steps{extra}")
     if s["fix_quirks"]:
-        p("  corrected mode: the reference's known defects are fixed (docs/quirks.md)")
+        p("  corrected mode (-fix_quirks): the reference's known defects are fixed")
 
 
 def _dot(a: Any, b: Any) -> float:

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from .args import UsageError, _integer, _number
+from .errors import UsageError
+from .values import integer as _integer
+from .values import number as _number
 from .background import MATERIALS, TABLE_DIR
 from .io import atomic
 from .io.smv import header_value, read_smv

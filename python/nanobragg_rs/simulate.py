@@ -76,13 +76,26 @@ class Simulator:
         self.config = config
         sf = config.crystal.structure_factors
         table = sf.table(config.crystal.default_F) if sf is not None else None
+        plain = config.to_dict()
         mask = config.detector.mask
         flat_mask = None
         if mask is not None:
             import numpy as np
 
-            flat_mask = np.ascontiguousarray(np.asarray(mask).reshape(-1) != 0, dtype=np.uint16)
-        self._sim = _core.Simulation(config.to_dict(), table, flat_mask)
+            mask = np.asarray(mask)
+            if mask.ndim != 2:
+                raise _core.ConfigError(f"detector.mask: a mask has the image's shape (slow, fast), not {mask.shape}")
+            flat_mask = np.ascontiguousarray(mask.reshape(-1) != 0, dtype=np.uint16)
+        try:
+            self._sim = _core.Simulation(plain, table, flat_mask)
+        except _core.NanoBraggError:
+            if mask is None:
+                raise
+            # The core refuses a mask of the wrong size; say which shape it needs.
+            _mask_fits(mask, _core.Simulation(plain, table, None).shape)
+            raise
+        if mask is not None:
+            _mask_fits(mask, self._sim.shape)
         self._omega_sum: float | None = None
         #: The instruction-set path of the last render.
         self.isa: str | None = None
@@ -186,6 +199,14 @@ class Simulator:
         """Value of one pixel and the TRACE lines of its intensity chain (docs/trace.md),
         computed on the same instruction-set path (and so the same bits) as ``render``."""
         return self._sim.trace(fpixel, spixel, isa)
+
+
+def _mask_fits(mask: np.ndarray, shape: tuple[int, int]) -> None:
+    if mask.shape != shape:
+        raise _core.ConfigError(
+            f"detector.mask: shape {mask.shape[0]} x {mask.shape[1]} is not the detector's "
+            f"(slow, fast) = {shape[0]} x {shape[1]}"
+        )
 
 
 def render(config: Config, *, threads: int | None = None) -> np.ndarray:

@@ -49,8 +49,12 @@ class StructureFactors:
                 raise ValueError("give indices and amplitudes, or use StructureFactors.from_fdump")
             import numpy as np
 
-            self._indices = np.ascontiguousarray(indices, dtype=np.int32).reshape(-1, 3)
+            self._indices = _miller_indices(indices)
             self._amplitudes = np.ascontiguousarray(amplitudes, dtype=np.float64).reshape(-1)
+            bad = ~np.isfinite(self._amplitudes)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"amplitude {i} is {self._amplitudes[i]}: amplitudes must be finite numbers")
             if len(self._indices) != len(self._amplitudes):
                 raise ValueError(
                     f"{len(self._indices)} index triples but {len(self._amplitudes)} amplitudes"
@@ -162,3 +166,23 @@ class StructureFactors:
         # Staged as any other output, so it joins a command's output set (all or nothing).
         with atomic_path(path) as tmp:
             self.table(default_F).write_fdump(tmp)
+
+
+def _miller_indices(indices: object) -> np.ndarray:
+    """(n, 3) int32 Miller indices; values that are not integers or do not fit are refused."""
+    import numpy as np
+
+    raw = np.asarray(indices)
+    if raw.size % 3:
+        raise ValueError(f"indices: {raw.size} values are not (h, k, l) triples")
+    if raw.dtype.kind not in "iub":
+        if raw.dtype.kind != "f":
+            raise ValueError(f"indices: integers expected, not {raw.dtype}")
+        whole = np.isfinite(raw) & (raw == np.round(raw))
+        if not whole.all():
+            i = int(np.argmax(~whole.reshape(-1)))
+            raise ValueError(f"indices: {raw.reshape(-1)[i]} is not an integer")
+    limit = np.iinfo(np.int32)
+    if raw.size and (raw.min() < limit.min or raw.max() > limit.max):
+        raise ValueError(f"indices: {raw.min() if raw.min() < limit.min else raw.max()} does not fit a 32-bit index")
+    return np.ascontiguousarray(raw, dtype=np.int32).reshape(-1, 3)

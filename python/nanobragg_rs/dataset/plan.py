@@ -313,7 +313,7 @@ class Plan:
         if structure_factors and self.structure_factors is not None:
             cfg.crystal.structure_factors = load_structure_factors(self.structure_factors)
         if self.mask is not None:
-            cfg.detector.mask = load_mask(self.mask)
+            cfg.detector.mask = load_mask(self.mask).reshape(self.base["shape"])
         return cfg
 
     def label_row(self, index: int, file: str) -> dict[str, Any]:

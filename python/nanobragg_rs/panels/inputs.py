@@ -16,7 +16,7 @@ DETECTOR_FLAGS = ("-panels", "-expt", "-geom")
 
 
 def load_detector_files(st: Any, tokens: list[str], usage_error: type[Exception]) -> None:
-    """Read the detector files among ``tokens`` into ``st.run`` (an ``args._State``)."""
+    """Read the detector files among ``tokens`` into ``st.run`` (an ``args.State``)."""
     given = [(tok, tokens[i + 1]) for i, tok in enumerate(tokens[:-1]) if tok in DETECTOR_FLAGS]
     if not given:
         return
@@ -24,39 +24,40 @@ def load_detector_files(st: Any, tokens: list[str], usage_error: type[Exception]
         raise usage_error(f"{given[1][0]}: give one detector file (-panels, -expt or -geom), not several")
     flag, path = given[0]
     run = st.run
-    cfg = run.config
     run.detector_file = (flag, path)
     try:
         if flag == "-panels":
             from .model import read_panels_json
 
-            cfg.detector.panels = read_panels_json(path)
+            st.assign("detector.panels", read_panels_json(path), f"{flag} {path}")
         elif flag == "-expt":
             from .expt import read_expt
 
             ex = read_expt(path)
-            cfg.detector.panels = ex.panels
+            st.assign("detector.panels", ex.panels, f"{flag} {path}")
+            source = f"{flag} {path}"
             if ex.beam is not None:
-                cfg.beam.wavelength_A, cfg.beam.energy_eV = ex.beam.wavelength_A, None
-                st.vectors["beam_vector"] = ex.beam.beam_vector
+                st.assign("beam.wavelength_A", ex.beam.wavelength_A, source)
+                st.assign("beam.energy_eV", None, source)
+                st.assign("beam.beam_vector", ex.beam.beam_vector, source)
                 if ex.beam.polar_vector is not None:
-                    st.vectors["polar_vector"] = ex.beam.polar_vector
+                    st.assign("beam.polar_vector", ex.beam.polar_vector, source)
                 if ex.beam.polarization is not None:
-                    cfg.beam.polarization = ex.beam.polarization
-                st.convention = "custom"
+                    st.assign("beam.polarization", ex.beam.polarization, source)
+                st.assign("detector.convention", "custom", source)
             if ex.spindle_axis is not None:
-                st.vectors["spindle_axis"] = ex.spindle_axis
-                st.convention = "custom"
+                st.assign("sampling.spindle_axis", ex.spindle_axis, source)
+                st.assign("detector.convention", "custom", source)
             if ex.mosflm_matrix is not None:
-                cfg.crystal.mosflm_matrix = ex.mosflm_matrix
+                st.assign("crystal.mosflm_matrix", ex.mosflm_matrix, source)
         else:
             from .geom import read_geom
 
             g = read_geom(path)
-            cfg.detector.panels = g.panels
+            st.assign("detector.panels", g.panels, f"{flag} {path}")
             run.geom = g
             if g.photon_energy_eV is not None:
-                cfg.beam.energy_eV = g.photon_energy_eV
+                st.assign("beam.energy_eV", g.photon_energy_eV, f"{flag} {path}")
     except FileNotFoundError:
         raise usage_error(f"{flag}: cannot read file '{path}'") from None
     except (PanelFileError, OSError, ImportError) as e:
