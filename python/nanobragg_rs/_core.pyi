@@ -12,6 +12,7 @@ __all__ = [
     "HklTable",
     "InputFileError",
     "NanoBraggError",
+    "ResourceError",
     "Simulation",
     "__version__",
     "default_config",
@@ -33,6 +34,9 @@ class ConfigError(NanoBraggError):
 
 class InputFileError(NanoBraggError):
     """An input file could be read but not understood."""
+
+class ResourceError(ConfigError):
+    """What the configuration asks for would not fit in the memory available."""
 
 @final
 class HklTable:

@@ -60,6 +60,9 @@ class Run:
     trace_pixel: tuple[int, int] | None = None
     progress: bool = True
     threads: int | None = None
+    #: The flag the user typed that set each configuration field ("beam.hdivsteps": "-divsteps"),
+    #: so that an error on a field names that flag.
+    set_by: dict[str, str] = field(default_factory=dict)
     #: Flags accepted for compatibility that change nothing in the image.
     ignored: list[str] = field(default_factory=list)
 
@@ -119,6 +122,7 @@ def _setter(names: str, section: str, attrs: str, conv: Callable[[str, str], Any
         target = getattr(st.run.config, section)
         for attr in attrs.split():
             setattr(target, attr, value)
+            st.run.set_by[f"{section}.{attr}"] = flag
 
     for name in names.split():
         _FLAGS[name] = (arity, handler)
@@ -225,6 +229,7 @@ _FLAGS["-nointerpolate"] = (0, _const("crystal", "interpolate", False))
 @_flag("-hkl")
 def _hkl(st: _State, flag: str, vals: list[str]) -> None:
     st.run.hkl_file = _existing(flag, vals[0])
+    st.run.set_by["crystal.structure_factors"] = flag
 
 
 @_flag("-dump")
@@ -477,11 +482,15 @@ def _progress(st: _State, flag: str, vals: list[str]) -> None:
     st.run.progress = True
 
 
+#: The most render threads a run may ask for (the bindings refuse more, too).
+MAX_THREADS = 1024
+
+
 @_flag("-threads")
 def _threads(st: _State, flag: str, vals: list[str]) -> None:
     n = _integer(flag, vals[0])
-    if n < 1:
-        raise UsageError(f"{flag}: must be at least 1, not {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise UsageError(f"{flag}: give 1 to {MAX_THREADS} threads, not {n}")
     st.run.threads = n
 
 
@@ -530,34 +539,45 @@ def _load_header(run: Run, flag: str, path: str, is_mask: bool) -> None:
     d, s, b = run.config.detector, run.config.sampling, run.config.beam
     height, width = img.data.shape
     d.detpixels_f, d.detpixels_s = width, height
+    # An error on a value from the header names the file and the key, not a flag not given.
+    set_by = run.set_by
+    set_by["detector.detpixels_f"] = set_by["detector.detpixels_s"] = f"{flag} {path} (SIZE1, SIZE2)"
     h = img.header
     px = header_value(h, "PIXEL_SIZE")
     if not math.isnan(px):
         d.pixel_size_mm = px
+        set_by["detector.pixel_size_mm"] = f"{flag} {path} (PIXEL_SIZE)"
     for key, attr in (("DISTANCE", "distance_mm"), ("CLOSE_DISTANCE", "close_distance_mm")):
         v = header_value(h, key)
         if not math.isnan(v):
             setattr(d, attr, v)
+            set_by[f"detector.{attr}"] = f"{flag} {path} ({key})"
     v = header_value(h, "WAVELENGTH")
     if not math.isnan(v):
         b.wavelength_A, b.energy_eV = v, None
+        set_by["beam.wavelength_A"] = f"{flag} {path} (WAVELENGTH)"
     v = header_value(h, "BEAM_CENTER_X")
     if not math.isnan(v):
         d.xbeam_mm = v
+        set_by["detector.xbeam_mm"] = f"{flag} {path} (BEAM_CENTER_X)"
     v = header_value(h, "BEAM_CENTER_Y")
     if not math.isnan(v):
         # A mask's header flips Y about the detector's slow size; an image's does not (Q28).
         d.ybeam_mm = (d.pixel_size_mm / 1000.0 * height - v / 1000.0) * 1000.0 if is_mask else v
+        set_by["detector.ybeam_mm"] = f"{flag} {path} (BEAM_CENTER_Y)"
     for key, attr in (("ORGX", "orgx_px"), ("ORGY", "orgy_px")):
         v = header_value(h, key)
         if not math.isnan(v):
             setattr(d, attr, v)
+            set_by[f"detector.{attr}"] = f"{flag} {path} ({key})"
     v = header_value(h, "PHI")
     if not math.isnan(v):
         s.phi_deg = v
+        set_by["sampling.phi_deg"] = f"{flag} {path} (PHI)"
     v = header_value(h, "OSC_RANGE")
     if not math.isnan(v):
         s.osc_deg = v
+        set_by["sampling.osc_deg"] = f"{flag} {path} (OSC_RANGE)"
 
 
 def parse_args(tokens: Sequence[str]) -> Run:

@@ -86,21 +86,25 @@ FIELD_FLAGS = {
     "sampling.phisteps": "-phisteps",
     "sampling.spindle_axis": "-spindle_axis",
     "sampling.dmin_A": "-dmin",
+    "crystal.structure_factors": "-hkl",
 }
 
 
-def _flag_message(message: str) -> str:
-    """Replace a leading configuration field name by the flag that sets it."""
+def _flag_message(message: str, set_by: dict[str, str] | None = None) -> str:
+    """Replace a leading configuration field name by the flag that sets it: the one the user
+    typed (``set_by``) if known, else the field's own flag."""
     field, sep, rest = message.partition(": ")
-    if sep and field in FIELD_FLAGS:
-        return f"{FIELD_FLAGS[field]}: {rest}"
+    flag = (set_by or {}).get(field) or FIELD_FLAGS.get(field)
+    if sep and flag:
+        return f"{flag}: {rest}"
     return message
 
 
 def read_matrix(path: str) -> tuple[float, ...]:
     """The first nine numbers of a MOSFLM matrix file (the rest is ignored)."""
-    with open(path) as f:
-        tokens = f.read().split()
+    # Only the first numbers count; a bounded read keeps a huge or binary file harmless.
+    with open(path, errors="replace") as f:
+        tokens = f.read(1 << 20).split()
     try:
         numbers = [float(t) for t in tokens[:9]]
     except ValueError:
@@ -114,7 +118,7 @@ def read_sources(path: str) -> list[list[float]]:
     """Source rows ``X Y Z weight wavelength_m``; blank lines skipped, trailing columns may
     be missing, delimiters are spaces, tabs and ``,;:!`` as in nanoBragg."""
     rows: list[list[float]] = []
-    with open(path) as f:
+    with open(path, errors="replace") as f:
         for lineno, line in enumerate(f, 1):
             fields = [t for t in line.replace("\t", " ").translate(str.maketrans(",;:!", "    ")).split()]
             if not fields:
@@ -286,8 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if tokens else 2
     def body() -> None:
         run = parse_args(tokens)
-        sim, sf = prepare(run)
-        execute(run, sim, sf)
+        try:
+            sim, sf = prepare(run)
+            execute(run, sim, sf)
+        except _core.ConfigError as e:
+            raise UsageError(_flag_message(str(e), run.set_by)) from None
 
     return run_reporting("nanobragg", body)
 

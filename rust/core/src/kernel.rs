@@ -218,9 +218,11 @@ impl<'a> Plan<'a> {
             })
             .collect();
 
-        let table = s.hkl.as_deref().filter(|t| t.count != 0).map(|t| {
+        let table = s.hkl.as_deref().filter(|t| t.count() != 0).map(|t| {
             let (eh, ek, el) = t.extents();
-            (t.data(), [t.h_min as f64, t.k_min as f64, t.l_min as f64], [eh as f64, ek as f64, el as f64])
+            // HklTable's invariant, on which `lookup`'s unchecked gather rests.
+            debug_assert!(t.data().len() == eh * ek * el && t.data().len() <= crate::hkl::MAX_CELLS);
+            (t.data(), t.min().map(f64::from), [eh as f64, ek as f64, el as f64])
         });
         let f_mode = match (table.is_some(), s.interpolate) {
             (false, _) => F_CONST,
@@ -754,7 +756,9 @@ impl<'a> Plan<'a> {
             return default;
         }
         let idx = L::mul_add(L::mul_add(dh, L::splat(ext[1]), dk), L::splat(ext[2]), dl);
-        // SAFETY: lanes in `inside` index within the grid: 0 <= d < extent - 1 on each axis.
+        // SAFETY: lanes in `inside` index within the grid: 0 <= d < extent - 1 on each axis,
+        // and HklTable guarantees data.len() == the product of the extents <= i32::MAX, so the
+        // index is exact in f64 and fits the AVX2 gather's 32-bit lanes.
         unsafe { L::gather(data, idx, inside, default) }
     }
 

@@ -24,6 +24,7 @@ pub mod kernel;
 pub mod lattice;
 pub mod noise;
 pub mod output;
+pub mod resources;
 pub mod rng;
 pub mod setup;
 pub mod simd;
