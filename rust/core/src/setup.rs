@@ -336,7 +336,11 @@ impl Setup {
             ));
         }
         if oversample > 4096 {
-            return Err(Error::config("sampling.oversample", format!("{oversample} sub-pixels per edge is too many")));
+            let why = match sc.oversample {
+                Some(_) => String::new(),
+                None => " (auto-selected from the crystal size and the detector geometry; set it explicitly)".into(),
+            };
+            return Err(Error::config("sampling.oversample", format!("{oversample} sub-pixels per edge is too many{why}")));
         }
         let oversample = oversample as usize;
 
