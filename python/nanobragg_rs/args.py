@@ -51,6 +51,12 @@ class Run:
     output: Output = field(default_factory=Output)
     hkl_file: str | None = None
     dump_file: str = "Fdump.bin"
+    #: Reading structure factors from MTZ/mmCIF files and models (nanobragg_rs.reflections).
+    mtz_column: str | None = None
+    pdb_file: str | None = None
+    ksol: float | None = None
+    bsol: float | None = None
+    anomalous: bool = False
     mat_file: str | None = None
     source_file: str | None = None
     mask_file: str | None = None
@@ -230,6 +236,29 @@ _FLAGS["-nointerpolate"] = (0, _const("crystal", "interpolate", False))
 def _hkl(st: _State, flag: str, vals: list[str]) -> None:
     st.run.hkl_file = _existing(flag, vals[0])
     st.run.set_by["crystal.structure_factors"] = flag
+
+
+@_flag("-mtz_column")
+def _mtz_column(st: _State, flag: str, vals: list[str]) -> None:
+    st.run.mtz_column = vals[0]
+
+
+@_flag("-pdb")
+def _pdb(st: _State, flag: str, vals: list[str]) -> None:
+    st.run.pdb_file = _existing(flag, vals[0])
+
+
+@_flag("-ksol -bsol")
+def _bulk_solvent(st: _State, flag: str, vals: list[str]) -> None:
+    value = _number(flag, vals[0])
+    if not (math.isfinite(value) and value >= 0):
+        raise UsageError(f"{flag}: '{vals[0]}' must be a finite number >= 0")
+    setattr(st.run, flag[1:], value)
+
+
+@_flag("-anomalous", 0)
+def _anomalous(st: _State, flag: str, vals: list[str]) -> None:
+    st.run.anomalous = True
 
 
 @_flag("-dump")

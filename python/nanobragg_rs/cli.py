@@ -142,17 +142,65 @@ def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
     if run.mask_file:
         cfg.detector.mask = smv.read_smv(run.mask_file).data.reshape(-1)
     sf = None
-    if run.hkl_file:
-        sf = StructureFactors.read(run.hkl_file)
+    if run.hkl_file or run.pdb_file:
+        sf = load_structure_factors(run)
     elif os.path.isfile(run.dump_file):
         # As nanoBragg does, a cache left by an earlier -hkl run is read whenever -hkl is absent.
         sf = StructureFactors.from_fdump(run.dump_file)
     cfg.crystal.structure_factors = sf
     if sf is None and cfg.crystal.default_F == 0.0:
         raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
+    if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None and sf is not None and sf.cell:
+        # The file's cell, where the command line gives none.
+        cfg.crystal.cell = sf.cell
     if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None:
         raise UsageError("-cell: give a unit cell (-cell) or an orientation matrix (-mat)")
-    return Simulator(cfg), sf
+    sim = Simulator(cfg)
+    if sf is not None and sf.cell is not None:
+        from .reflections import cell_mismatch
+
+        why = cell_mismatch(sf.cell, tuple(sim.summary["lattice"]["cell"]))
+        if why:
+            flag = "-mat" if cfg.crystal.mosflm_matrix is not None else "-cell"
+            print(f"nanobragg: warning: {sf.source}'s cell differs from {flag}'s: {why}", file=sys.stderr)
+    return sim, sf
+
+
+def load_structure_factors(run: Run) -> StructureFactors:
+    """The structure factors of -hkl (any format, by content) or -pdb, as the flags ask."""
+    from .reflections import ReflectionFileError, file_kind
+
+    if run.hkl_file and run.pdb_file:
+        raise UsageError("-pdb: give either -hkl or -pdb, not both")
+    path = run.pdb_file or run.hkl_file
+    assert path is not None
+    flag = "-pdb" if run.pdb_file else "-hkl"
+    kind = file_kind(path)
+    if run.pdb_file and kind != "model":
+        raise UsageError(f"-pdb: '{path}' is not a PDB or mmCIF coordinate file")
+    if kind == "text":
+        for given, name in ((run.mtz_column, "-mtz_column"), (run.ksol, "-ksol"), (run.anomalous or None, "-anomalous")):
+            if given is not None:
+                raise UsageError(f"{name}: '{path}' is an h k l F text table, which takes no {name}")
+        return StructureFactors.read(path)
+    options: dict[str, object] = {}
+    if kind in ("mtz", "sf-cif"):
+        options["column"] = run.mtz_column
+    else:
+        if run.mtz_column is not None:
+            raise UsageError(f"-mtz_column: '{path}' is a model, not a reflection file")
+        beam = run.config.beam
+        lam = 12398.419843320026 / beam.energy_eV if beam.energy_eV else beam.wavelength_A
+        options.update(
+            dmin_A=run.config.sampling.dmin_A,
+            ksol=run.ksol,
+            bsol=run.bsol,
+            wavelength_A=lam if run.anomalous else None,
+        )
+    try:
+        return StructureFactors.load(path, **options)
+    except ReflectionFileError as e:
+        raise UsageError(f"{flag}: {e}") from None
 
 
 def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: list[str]) -> None:
@@ -271,6 +319,7 @@ def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
 USAGE = """usage: nanobragg -mat auto.mat -hkl Fs.hkl [flags]   (nanoBragg.c's flags and units)
        nanobragg -cell a b c alpha beta gamma -default_F F [flags]
        nanobragg compare A B [--shape S F] [--png diff.png]
+       nanobragg hkl IN.mtz|IN.cif|MODEL.pdb [-mtz_column L] [-dmin D] -out P1.hkl
 See README.md and docs/flags.md for every flag."""
 
 
@@ -285,6 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .dataset.cli import main as dataset_main
 
         return dataset_main(tokens[1:])
+    if tokens and tokens[0] == "hkl":
+        from .hkl_cli import main as hkl_main
+
+        return hkl_main(tokens[1:])
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
         print(USAGE)
         return 0 if tokens else 2

@@ -1,9 +1,11 @@
-"""Structure factors: h k l F entries, read from text files or nanoBragg's Fdump.bin cache."""
+"""Structure factors: h k l F entries, read from text files, nanoBragg's Fdump.bin cache, or (with
+gemmi, :mod:`nanobragg_rs.reflections`) MTZ, SF-mmCIF and atomic models expanded to P1."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,12 @@ class StructureFactors:
     indices: np.ndarray | None = None
     amplitudes: np.ndarray | None = None
     source: str | None = None
+    #: The unit cell (a, b, c in Å; α, β, γ in degrees) and space group of the file the
+    #: amplitudes came from, where it says (MTZ, mmCIF, models); ``None`` for P1 text tables.
+    cell: tuple[float, float, float, float, float, float] | None = None
+    space_group: str | None = None
+    #: How :meth:`load` read ``source`` (its keyword arguments), so it can be read again.
+    read_options: dict[str, Any] | None = field(default=None, repr=False)
     _grid: _core.HklTable | None = field(default=None, repr=False)
     _tables: dict[float, _core.HklTable] = field(default_factory=dict, repr=False)
 
@@ -41,6 +49,62 @@ class StructureFactors:
         """Read an ``h k l F`` text file (blank lines and ``#`` comments are skipped)."""
         indices, amplitudes = _core.read_hkl(os.fspath(path))
         return cls(indices, amplitudes, source=os.fspath(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **options: Any) -> StructureFactors:
+        """Read any structure-factor file, told apart by content: an ``h k l F`` text table (as
+        :meth:`read`), an MTZ or SF-mmCIF file, or a model (PDB or mmCIF coordinates).
+
+        ``options`` go to :func:`nanobragg_rs.reflections.read_reflections` (``column``,
+        ``dmin_A``, ``ksol``, ``bsol``, ``wavelength_A``); a text table takes none.
+        """
+        from . import reflections
+
+        if reflections.file_kind(path) == "text":
+            if any(v is not None for v in options.values()):
+                given = ", ".join(k for k, v in options.items() if v is not None)
+                raise ValueError(f"{os.fspath(path)}: an h k l F text table takes no {given}")
+            return cls.read(path)
+        r = reflections.read_reflections(path, **options)
+        return cls(
+            r.indices,
+            r.amplitudes,
+            source=r.source,
+            cell=r.cell,
+            space_group=r.space_group,
+            read_options=options,
+        )
+
+    @classmethod
+    def from_mtz(cls, path: str | os.PathLike[str], column: str | None = None) -> StructureFactors:
+        """An MTZ file's amplitudes expanded to P1 (:func:`nanobragg_rs.reflections.read_mtz`)."""
+        return cls.load(path, column=column)
+
+    @classmethod
+    def from_cif(cls, path: str | os.PathLike[str], column: str | None = None) -> StructureFactors:
+        """An SF-mmCIF file's amplitudes expanded to P1 (:func:`nanobragg_rs.reflections.read_sf_cif`)."""
+        return cls.load(path, column=column)
+
+    @classmethod
+    def from_model(
+        cls,
+        path: str | os.PathLike[str],
+        dmin_A: float,
+        *,
+        ksol: float | None = None,
+        bsol: float | None = None,
+        wavelength_A: float | None = None,
+    ) -> StructureFactors:
+        """Amplitudes computed from a model to ``dmin_A`` (:func:`nanobragg_rs.reflections.from_model`)."""
+        return cls.load(path, dmin_A=dmin_A, ksol=ksol, bsol=bsol, wavelength_A=wavelength_A)
+
+    def write_hkl(self, path: str | os.PathLike[str]) -> None:
+        """Write the entries as the ``h k l F`` text nanoBragg.c reads, to the same doubles."""
+        from .reflections import write_hkl_text
+
+        if self.indices is None or self.amplitudes is None:
+            raise ValueError("a table read from Fdump.bin has no entries to write")
+        write_hkl_text(path, self.indices, self.amplitudes)
 
     @classmethod
     def from_fdump(cls, path: str | os.PathLike[str]) -> StructureFactors:

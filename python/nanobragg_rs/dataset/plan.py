@@ -345,6 +345,8 @@ def _load_structure_factors(key: str) -> StructureFactors:
     path = _check_digest(spec)
     if spec.get("format") == "fdump":
         return StructureFactors.from_fdump(path)
+    if spec.get("format") == "reflections":
+        return StructureFactors.load(path, **spec["options"])
     return StructureFactors.read(path)
 
 
@@ -368,6 +370,9 @@ def _sf_spec(sf: StructureFactors | None) -> dict[str, Any] | None:
         return None
     if sf.source is not None and os.path.isfile(sf.source):
         path = os.path.abspath(sf.source)
+        if sf.read_options is not None:
+            # An MTZ, mmCIF or model file: read again, the same way, by each worker.
+            return {"path": path, "format": "reflections", "options": sf.read_options, "sha256": file_sha256(path)}
         fmt = "fdump" if sf.indices is None else "hkl"
         return {"path": path, "format": fmt, "sha256": file_sha256(path)}
     if sf.indices is None or sf.amplitudes is None:
