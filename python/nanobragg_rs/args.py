@@ -246,6 +246,7 @@ def _mtz_column(st: _State, flag: str, vals: list[str]) -> None:
 @_flag("-pdb")
 def _pdb(st: _State, flag: str, vals: list[str]) -> None:
     st.run.pdb_file = _existing(flag, vals[0])
+    st.run.set_by["crystal.structure_factors"] = flag
 
 
 @_flag("-ksol -bsol")

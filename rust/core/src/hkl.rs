@@ -2,7 +2,6 @@
 //! tricubic Lagrange interpolation, the `h k l F` text format and the reference's `Fdump.bin`.
 
 use crate::error::{Error, Result};
-use std::io::Write;
 use std::path::Path;
 
 /// Cells a table may hold. The AVX2 gather takes 32-bit signed indices (and the kernel forms
@@ -282,19 +281,15 @@ impl HklTable {
         HklTable::with_grid(min, max, count, data).map_err(bad)
     }
 
-    /// Write the table in the reference's dump format.
+    /// Write the table in the reference's dump format, streamed (never a second copy in memory).
     pub fn write_fdump(&self, path: &Path) -> Result<()> {
-        let mut out = Vec::with_capacity(64 + self.data.len() * 8);
-        write!(
-            out,
-            "{} {} {} {} {} {}\n\x0c",
-            self.min[0], self.max[0], self.min[1], self.max[1], self.min[2], self.max[2]
-        )
-        .expect("write to memory");
-        for x in &self.data {
-            out.extend_from_slice(&x.to_ne_bytes());
-        }
-        crate::io::write_atomic(path, &out)
+        crate::io::write_atomic_with(path, |w| {
+            write!(w, "{} {} {} {} {} {}\n\x0c", self.min[0], self.max[0], self.min[1], self.max[1], self.min[2], self.max[2])?;
+            for x in &self.data {
+                w.write_all(&x.to_ne_bytes())?;
+            }
+            Ok(())
+        })
     }
 }
 
