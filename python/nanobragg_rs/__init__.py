@@ -12,7 +12,7 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 (64, 64)
 """
 
-from ._core import ConfigError, InputFileError, NanoBraggError, __version__
+from ._core import ConfigError, InputFileError, NanoBraggError, ResourceError, __version__
 from .args import Output, Run, UsageError, parse_args
 from .config import Beam, Config, Crystal, Detector, Sampling
 from .simulate import Noise, Simulator, Stats, render
@@ -38,6 +38,7 @@ __all__ = [
     "NanoBraggError",
     "Noise",
     "Output",
+    "ResourceError",
     "Run",
     "Sampling",
     "Simulator",
