@@ -18,6 +18,7 @@ __all__ = [
     "default_config",
     "int_pixels",
     "noise_pixels",
+    "panel_simulations",
     "pgm_pixels",
     "read_hkl",
     "supported_isas",
@@ -87,3 +88,9 @@ def noise_pixels(
 def pgm_pixels(
     block: npt.NDArray[np.float32], row0: int, roi: tuple[int, int, int, int] | list[int], scale: float
 ) -> npt.NDArray[np.uint8]: ...
+def panel_simulations(
+    config: dict[str, Any],
+    panels: list[dict[str, Any]],
+    hkl: HklTable | None = None,
+    masks: list[npt.NDArray[np.uint16] | None] | None = None,
+) -> list[tuple[Simulation, bool]]: ...

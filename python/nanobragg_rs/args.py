@@ -32,6 +32,8 @@ class Output:
     pgmfile: str = "image.pgm"
     noisefile: str = "noiseimage.img"
     h5file: str | None = None
+    #: CXI (HDF5) image laid out as the -geom file places its panels.
+    cxi: str | None = None
     write_pgm: bool = True
     write_noise: bool = True
     #: Integer-image scale; 0 chooses 55000/max_I.
@@ -64,6 +66,12 @@ class Run:
     printout: bool = False
     printout_pixel: tuple[int, int] | None = None
     trace_pixel: tuple[int, int] | None = None
+    #: Panel of -trace_pixel on a multi-panel detector.
+    trace_panel: str | None = None
+    #: The CrystFEL geometry read by -geom (for -cxi).
+    geom: Any = None
+    #: The detector file's flag and path (-panels, -expt or -geom), for messages.
+    detector_file: tuple[str, str] | None = None
     progress: bool = True
     threads: int | None = None
     #: The flag the user typed that set each configuration field ("beam.hdivsteps": "-divsteps"),
@@ -452,6 +460,12 @@ _FLAGS["-intfile"] = _FLAGS["-intimage"] = (1, _out("intfile"))
 _FLAGS["-pgmfile"] = _FLAGS["-pgmimage"] = (1, _out("pgmfile", "write_pgm"))
 _FLAGS["-noisefile"] = _FLAGS["-noiseimage"] = (1, _out("noisefile", "write_noise"))
 _FLAGS["-h5file"] = (1, _out("h5file"))
+_FLAGS["-cxi"] = (1, _out("cxi"))
+
+
+@_flag("-panels -expt -geom")
+def _detector_file(st: _State, flag: str, vals: list[str]) -> None:
+    _existing(flag, vals[0])  # read before the flags (panels.inputs)
 
 
 def _output_const(attr: str, value: Any) -> Handler:
@@ -499,6 +513,9 @@ def _printout_pixel(st: _State, flag: str, vals: list[str]) -> None:
 
 @_flag("-trace_pixel", 2)
 def _trace_pixel(st: _State, flag: str, vals: list[str]) -> None:
+    if len(vals) == 3:  # -trace_pixel PANEL F S on a multi-panel detector
+        st.run.trace_panel = vals[0]
+        vals = vals[1:]
     st.run.trace_pixel = (_integer(flag, vals[0]), _integer(flag, vals[1]))
 
 
@@ -620,6 +637,9 @@ def parse_args(tokens: Sequence[str]) -> Run:
         for i, tok in enumerate(tokens[:-1]):
             if tok == want:
                 _load_header(run, want, _existing(want, tokens[i + 1]), is_mask)
+    from .panels.inputs import load_detector_files
+
+    load_detector_files(st, tokens, UsageError)
     i = 0
     while i < len(tokens):
         flag = tokens[i]
@@ -628,7 +648,11 @@ def parse_args(tokens: Sequence[str]) -> Run:
                 raise UsageError(f"{flag}: unknown flag")
             raise UsageError(f"'{flag}': a value without a flag")
         arity, handler = _FLAGS[flag]
-        if arity >= 0:
+        if flag == "-trace_pixel" and i + 1 < len(tokens) and not _is_number(tokens[i + 1]):
+            vals = tokens[i + 1 : i + 4]
+            if len(vals) < 3:
+                raise UsageError(f"{flag}: needs a panel name and two pixel indices")
+        elif arity >= 0:
             vals = tokens[i + 1 : i + 1 + arity]
             if len(vals) < arity:
                 raise UsageError(f"{flag}: needs {arity} value{'s' if arity > 1 else ''}")

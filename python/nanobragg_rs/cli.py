@@ -148,6 +148,21 @@ def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
         # As nanoBragg does, a cache left by an earlier -hkl run is read whenever -hkl is absent.
         sf = StructureFactors.from_fdump(run.dump_file)
     cfg.crystal.structure_factors = sf
+    if cfg.detector.panels is not None:
+        from .panels.render import MultiSimulator
+
+        if sf is None and cfg.crystal.default_F == 0.0:
+            raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
+        if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None:
+            raise UsageError("-cell: give a unit cell (-cell) or an orientation matrix (-mat)")
+        try:
+            return MultiSimulator(cfg), sf  # type: ignore[return-value]
+        except _core.ConfigError as e:
+            field, _, rest = str(e).partition(": ")
+            if run.detector_file and field.startswith("detector.panels"):
+                flag, path = run.detector_file
+                raise UsageError(f"{flag}: {path}: panel {field[16:-1] or ''}: {rest}".replace("panel : ", "")) from None
+            raise
     if sf is None and cfg.crystal.default_F == 0.0:
         raise UsageError(f"-hkl: no -hkl file, no {run.dump_file} and -default_F is 0: nothing to render")
     if cfg.crystal.cell is None and cfg.crystal.mosflm_matrix is None and sf is not None and sf.cell:
@@ -236,6 +251,10 @@ def _printout(sim: Simulator, fpixel: int, spixel: int, value: float, lines: lis
 def execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     """Render and write every output the run asks for."""
     cfg, out = run.config, run.output
+    if cfg.detector.panels is not None:
+        from .panels.cli import execute_panels
+
+        return execute_panels(run, sim, sf)  # type: ignore[arg-type]
     if out.h5file:
         # Imported before rendering so that a missing h5py fails at once, not after the render.
         from .io.nexus import write_nxmx

@@ -11,12 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from . import _core
 from .structure_factors import StructureFactors
+
+if TYPE_CHECKING:
+    from .panels.model import Panel
 
 Vec3 = tuple[float, float, float]
 Convention = Literal["mosflm", "xds", "adxv", "denzo", "dials", "custom"]
@@ -24,7 +27,7 @@ Pivot = Literal["beam", "sample"]
 Shape = Literal["square", "round", "gauss", "tophat"]
 
 #: Fields that carry data arrays rather than settings; they are not sent as configuration.
-DATA_FIELDS = {"structure_factors", "mask"}
+DATA_FIELDS = {"structure_factors", "mask", "panels"}
 
 
 @dataclass
@@ -131,6 +134,9 @@ class Detector:
     roi: tuple[int, int, int, int] | None = None
     #: One value per pixel, shape (spixels, fpixels); 0 skips the pixel.
     mask: np.ndarray | None = None
+    #: A multi-panel detector (``nanobragg_rs.panels.Panel``, frozen); when given, it is the
+    #: whole detector and the single-detector geometry fields above are not used.
+    panels: tuple[Panel, ...] | None = None
 
 
 @dataclass

@@ -49,6 +49,8 @@ class Simulator:
     """
 
     def __init__(self, config: Config) -> None:
+        if config.detector.panels is not None:
+            raise _core.ConfigError("detector.panels: a multi-panel detector renders with nanobragg_rs.panels.MultiSimulator")
         self.config = config
         sf = config.crystal.structure_factors
         table = sf.table(config.crystal.default_F) if sf is not None else None
@@ -60,6 +62,16 @@ class Simulator:
         self._omega_sum: float | None = None
         #: The instruction-set path of the last render.
         self.isa: str | None = None
+
+    @classmethod
+    def _from_core(cls, sim: _core.Simulation, config: Config) -> Simulator:
+        """Wrap an already resolved core simulation (one panel of a multi-panel detector)."""
+        self = cls.__new__(cls)
+        self.config = config
+        self._sim = sim
+        self._omega_sum = None
+        self.isa = None
+        return self
 
     @property
     def shape(self) -> tuple[int, int]:

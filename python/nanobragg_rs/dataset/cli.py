@@ -133,6 +133,8 @@ def build(tokens: Sequence[str]) -> tuple[Any, str, dict[str, Any]]:
     frames = _int("-frames", ours["-frames"][0], minimum=1)
     out = ours["-out"][0]
     run = parse_args(rest)
+    if run.detector_file is not None:
+        raise UsageError(f"{run.detector_file[0]}: multi-panel detectors are not yet supported by 'nanobragg dataset'")
     prepare(run)
     orientation_seed = None
     if "-random_orientations" in ours:

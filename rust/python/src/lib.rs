@@ -363,6 +363,32 @@ impl Simulation {
     }
 }
 
+/// One resolved simulation per panel of a multi-panel detector: `panels` are dictionaries
+/// in the panel-file form (name, fast_axis, slow_axis, origin_mm, fast_pixels, slow_pixels,
+/// pixel_mm, optional thickness_um and attenuation_depth_um), `masks` one optional uint16
+/// mask per panel in its own pixel order. Returns (Simulation, turned) per panel: a turned
+/// panel faced the sample and is simulated with its slow axis reversed (its rows come out
+/// reversed; put them back).
+#[pyfunction]
+#[pyo3(signature = (config, panels, hkl = None, masks = None))]
+fn panel_simulations(
+    config: &Bound<'_, PyAny>,
+    panels: &Bound<'_, PyAny>,
+    hkl: Option<&HklTable>,
+    masks: Option<Vec<Option<PyReadonlyArray1<'_, u16>>>>,
+) -> PyResult<Vec<(Simulation, bool)>> {
+    let config = config_from(config)?;
+    let panels: Vec<core::Panel> =
+        pythonize::depythonize(panels).map_err(|e| ConfigError::new_err(format!("detector.panels: {e}")))?;
+    let masks: Vec<Option<Arc<[u16]>>> = masks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.map(|m| m.as_array().iter().copied().collect()))
+        .collect();
+    let setups = core::panels::setup_panels(&config, &panels, hkl.map(|t| t.inner.clone()), &masks).map_err(to_py)?;
+    Ok(setups.into_iter().map(|p| (Simulation { setup: Arc::new(p.setup) }, p.turned)).collect())
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -379,5 +405,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(int_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(noise_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(pgm_pixels, m)?)?;
+    m.add_function(wrap_pyfunction!(panel_simulations, m)?)?;
     Ok(())
 }
