@@ -12,7 +12,7 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 (64, 64)
 """
 
-from ._core import ConfigError, InputFileError, NanoBraggError, __version__
+from ._core import ConfigError, InputFileError, NanoBraggError, ResourceError, __version__
 from .args import Output, Run, parse_args
 from .errors import UsageError
 from .background import Background
@@ -43,6 +43,7 @@ __all__ = [
     "NanoBraggError",
     "Noise",
     "Output",
+    "ResourceError",
     "Response",
     "ResponseResult",
     "Run",

@@ -20,6 +20,7 @@ __all__ = [
     "ResponseOutcome",
     "NonBragg",
     "NonBraggImage",
+    "ResourceError",
     "Simulation",
     "__version__",
     "add_background",
@@ -48,6 +49,9 @@ class ConfigError(NanoBraggError):
 
 class InputFileError(NanoBraggError):
     """An input file could be read but not understood."""
+
+class ResourceError(ConfigError):
+    """What the configuration asks for would not fit in the memory available."""
 
 @final
 class HklTable:

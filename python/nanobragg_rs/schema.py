@@ -122,6 +122,17 @@ def at_least(minimum: int) -> Conv:
     return conv
 
 
+#: The most rendering threads a run may ask for.
+MAX_THREADS = 1024
+
+
+def thread_count(flag: str, token: str) -> int:
+    n = v.integer(flag, token)
+    if not 1 <= n <= MAX_THREADS:
+        raise UsageError(f"{flag}: give 1 to {MAX_THREADS} threads, not {n}")
+    return n
+
+
 def non_negative(flag: str, token: str) -> float:
     x = v.number(flag, token)
     if not (math.isfinite(x) and x >= 0):
@@ -434,7 +445,7 @@ OUTPUT = _group("Output", [
        "detector", "", "run.trace_pixel", arity=2, action=_trace_pixel, take=_trace_pixel_tokens, commands=SINGLE),
     _s("-noprogress", "", "no progress bar", "", "run.progress", const=False),
     _s("-progress", "", "progress bar on stderr for renders over a second", "on", "run.progress", const=True),
-    _s("-threads", "n", "rendering threads", "all cores, or RAYON_NUM_THREADS", "run.threads", conv=at_least(1)),
+    _s("-threads", "n", "rendering threads", "all cores, or RAYON_NUM_THREADS", "run.threads", conv=thread_count),
     _s("-fix_quirks", "", "the corrected mode: the reference's known defects fixed", "", "fix_quirks", const=True),
 ])
 

@@ -99,9 +99,7 @@ def read_smv(path: str | os.PathLike[str]) -> SMVImage:
         if "=" in line:
             k, _, v = line.partition("=")
             values[k.strip(" {")] = v.strip().rstrip(";").strip()
-    width, height = int(float(values.get("SIZE1", 0))), int(float(values.get("SIZE2", 0)))
-    if width <= 0 or height <= 0:
-        raise ValueError(f"{name}: SIZE1/SIZE2 missing from the header")
+    width, height = _size(values, "SIZE1", name), _size(values, "SIZE2", name)
     # nanoBragg.c may write a header longer than HEADER_BYTES; its data then follows the '}'.
     start = header_bytes
     if end >= header_bytes:
@@ -112,6 +110,20 @@ def read_smv(path: str | os.PathLike[str]) -> SMVImage:
         raise ValueError(f"{name}: {len(raw) - start} data bytes, expected {2 * count}")
     data = np.frombuffer(raw, dtype=">u2" if big else "<u2", count=count, offset=start)
     return SMVImage(header, values, data.astype(np.uint16).reshape(height, width))
+
+
+def _size(values: dict[str, str], key: str, name: str) -> int:
+    """A positive pixel count from the header, or ValueError naming the file."""
+    text = values.get(key)
+    if text is None:
+        raise ValueError(f"{name}: {key} missing from the header")
+    try:
+        n = float(text)
+    except ValueError:
+        n = math.nan
+    if not (math.isfinite(n) and n >= 1 and n == int(n)):
+        raise ValueError(f"{name}: {key}={text[:40]!r} in the header is not a positive pixel count")
+    return int(n)
 
 
 def header_value(header: str, key: str) -> float:

@@ -28,6 +28,7 @@ pub mod nonbragg;
 pub mod output;
 pub mod panels;
 pub mod response;
+pub mod resources;
 pub mod rng;
 pub mod setup;
 pub mod simd;

@@ -203,6 +203,14 @@ impl Setup {
         if fpixels == 0 || spixels == 0 {
             return Err(Error::config("detector.detsize_f_mm", "the detector has no pixels"));
         }
+        // Every table a user sizes is estimated before it is allocated (resources.rs).
+        let image_field = match (dc.detpixels_f, dc.detpixels_s) {
+            (Some(_), _) => "detector.detpixels_f",
+            (None, Some(_)) => "detector.detpixels_s",
+            _ => "detector.detsize_f_mm",
+        };
+        let mut needs = vec![crate::resources::image(image_field, fpixels, spixels)];
+        crate::resources::check(&needs)?;
         if let Some(m) = &mask {
             if m.len() < fpixels * spixels {
                 return Err(Error::Input(format!(
@@ -328,14 +336,25 @@ impl Setup {
             ));
         }
         if oversample > 4096 {
-            return Err(Error::config("sampling.oversample", format!("{oversample} sub-pixels per edge is too many")));
+            let why = match sc.oversample {
+                Some(_) => String::new(),
+                None => " (auto-selected from the crystal size and the detector geometry; set it explicitly)".into(),
+            };
+            return Err(Error::config("sampling.oversample", format!("{oversample} sub-pixels per edge is too many{why}")));
         }
         let oversample = oversample as usize;
 
-        let hkl_count = hkl.as_ref().map_or(0, |t| t.count);
+        let hkl_count = hkl.as_ref().map_or(0, |t| t.count());
         if hkl_count == 0 {
             interpolate = false;
         }
+
+        needs.push(match &bc.sources {
+            Some(rows) => crate::resources::listed_sources(rows.len()),
+            None => crate::resources::generated_sources(hdiv.count, vdiv.count, disp.count),
+        });
+        needs.push(crate::resources::orientations(domains as usize, phi.count));
+        crate::resources::check(&needs)?;
 
         // Sources: a list from the user, else the divergence x dispersion grid.
         let (sources, divergence_points) = match &bc.sources {
@@ -358,7 +377,10 @@ impl Setup {
             mosaic_umats.push(if i == 0 { IDENTITY } else { u });
         }
 
-        let steps = sources.len() * mosaic_umats.len() * phi.count * oversample * oversample;
+        let steps = [mosaic_umats.len(), phi.count, oversample, oversample]
+            .iter()
+            .try_fold(sources.len(), |n, &m| n.checked_mul(m))
+            .ok_or_else(|| Error::config("sampling.oversample", "sources x mosaic domains x phi steps x oversample² overflows"))?;
         let water_size = cc.water_um / 1e6;
         let i_bg = WATER_F * WATER_F * R_E_SQR * fluence * water_size * water_size * water_size * 1e6 * AVOGADRO
             / WATER_MW;

@@ -23,6 +23,7 @@ mod response;
 create_exception!(_core, NanoBraggError, PyValueError, "Base class of nanobragg_rs errors.");
 create_exception!(_core, ConfigError, NanoBraggError, "A configuration value is missing, malformed or impossible.");
 create_exception!(_core, InputFileError, NanoBraggError, "An input file could be read but not understood.");
+create_exception!(_core, ResourceError, ConfigError, "What the configuration asks for would not fit in the memory available.");
 
 /// Map a core error to the Python exception a caller would expect.
 fn to_py(e: core::Error) -> PyErr {
@@ -34,6 +35,7 @@ fn to_py(e: core::Error) -> PyErr {
         }
         core::Error::Io { .. } => PyOSError::new_err(e.to_string()),
         core::Error::Input(_) => NanoBraggError::new_err(e.to_string()),
+        core::Error::Resources { .. } => ResourceError::new_err(e.to_string()),
         core::Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err("render cancelled"),
     }
 }
@@ -46,8 +48,9 @@ fn config_from(obj: &Bound<'_, PyAny>) -> PyResult<core::Config> {
 /// rendering a small image.
 fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
     let Some(n) = threads else { return Ok(None) };
-    if n == 0 {
-        return Err(PyValueError::new_err("threads must be at least 1"));
+    // Past a few per core more threads only cost memory and start-up; 1024 bounds any machine.
+    if !(1..=1024).contains(&n) {
+        return Err(PyValueError::new_err(format!("threads: give 1 to 1024, not {n}")));
     }
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
     let mut pools = POOLS.get_or_init(Default::default).lock().expect("pool cache");
@@ -152,14 +155,15 @@ impl HklTable {
     /// Number of entries read (or grid size for a dump); 0 disables lookups.
     #[getter]
     fn count(&self) -> usize {
-        self.inner.count
+        self.inner.count()
     }
 
     /// (h_min, h_max, k_min, k_max, l_min, l_max).
     #[getter]
     fn bounds(&self) -> (i32, i32, i32, i32, i32, i32) {
         let t = &self.inner;
-        (t.h_min, t.h_max, t.k_min, t.k_max, t.l_min, t.l_max)
+        let (lo, hi) = (t.min(), t.max());
+        (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2])
     }
 
     /// Amplitude at integer indices, or None outside the table.
@@ -534,6 +538,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NanoBraggError", m.py().get_type::<NanoBraggError>())?;
     m.add("ConfigError", m.py().get_type::<ConfigError>())?;
     m.add("InputFileError", m.py().get_type::<InputFileError>())?;
+    m.add("ResourceError", m.py().get_type::<ResourceError>())?;
     m.add_class::<Simulation>()?;
     m.add_class::<HklTable>()?;
     m.add_class::<HklEntries>()?;
