@@ -75,15 +75,20 @@ def run_cli(args: list[str], folder: pathlib.Path, inputs: pathlib.Path | None =
 OUTPUT_ARGS = ["-floatfile", "float.bin", "-intfile", "int.img", "-noisefile", "noise.img", "-pgmfile", "image.pgm", "-noprogress"]
 
 
+def reference_binary(variable: str) -> str:
+    """Path of a reference binary named by the environment ``variable``; skips when unset."""
+    path = os.environ.get(variable)
+    if not path:
+        pytest.skip(f"{variable} is not set (see DEVELOPERS.md to build the reference)")
+    if not (os.path.isfile(path) and os.stat(path).st_mode & stat.S_IXUSR):
+        pytest.skip(f"{variable}={path} is not an executable file")
+    return path
+
+
 @pytest.fixture(scope="session")
 def c_binary() -> str:
     """Path of the reference binary from NANOBRAGG_C_BIN; skips when it is not set."""
-    path = os.environ.get("NANOBRAGG_C_BIN")
-    if not path:
-        pytest.skip("NANOBRAGG_C_BIN is not set (see DEVELOPERS.md to build the reference)")
-    if not (os.path.isfile(path) and os.stat(path).st_mode & stat.S_IXUSR):
-        pytest.skip(f"NANOBRAGG_C_BIN={path} is not an executable file")
-    return path
+    return reference_binary("NANOBRAGG_C_BIN")
 
 
 @pytest.fixture

@@ -176,7 +176,7 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 def test_nxmx_files_are_the_documented_set(series: pathlib.Path) -> None:
     names = sorted(p.name for p in series.iterdir())
     assert names == sorted(
-        ["xtal_plan.json", "xtal_master.h5", "xtal_labels.csv"] + [f"xtal_data_00000{i}.h5" for i in (1, 2, 3)]
+        ["xtal_plan.json", "xtal_ledger.tsv", "xtal_master.h5", "xtal_labels.csv"] + [f"xtal_data_00000{i}.h5" for i in (1, 2, 3)]
     )
 
 
@@ -275,7 +275,7 @@ def test_smv_and_cbf_frames_read_by_fabio_hold_the_same_counts(series: pathlib.P
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(
         [f"{p}_{i:05d}.{e}" for p, e in (("c", "cbf"), ("s", "img")) for i in range(1, 6)]
-        + ["c_plan.json", "c_labels.csv", "s_plan.json", "s_labels.csv"]
+        + ["c_plan.json", "c_ledger.tsv", "c_labels.csv", "s_plan.json", "s_ledger.tsv", "s_labels.csv"]
     )
 
 
@@ -329,9 +329,9 @@ def test_rerun_renders_only_missing_frames(tmp_path: pathlib.Path) -> None:
     keep = {p.name: stat_key(p) for p in tmp_path.glob("m_data_*.h5")}
     (tmp_path / "m_data_000002.h5").unlink()
     (tmp_path / "m_master.h5").unlink()
-    (tmp_path / ".m_data_000003.h5.abcdefgh.tmp").write_bytes(b"half a file")
-    (tmp_path / ".m_cbf.abcdefgh.tmp").mkdir()
-    (tmp_path / ".other_data_000001.h5.abcdefgh.tmp").write_bytes(b"not ours")
+    (tmp_path / ".m_data_000003.h5.abcdef12.tmp").write_bytes(b"half a file")
+    (tmp_path / ".m_00001.cbf.0123abcd.tmp").write_bytes(b"half a frame")
+    (tmp_path / ".other_data_000001.h5.abcdef12.tmp").write_bytes(b"not ours")
     res = dataset(args, tmp_path)
     assert "4 of 6 frames already written; rendering the other 2" in res.stdout
     assert "rendered 2 frames (4 already written)" in res.stdout
@@ -339,7 +339,7 @@ def test_rerun_renders_only_missing_frames(tmp_path: pathlib.Path) -> None:
     assert after == before  # the same bytes, master included
     for name in ("m_data_000001.h5", "m_data_000003.h5"):
         assert stat_key(tmp_path / name) == keep[name]
-    assert sorted(p.name for p in tmp_path.glob(".*")) == [".other_data_000001.h5.abcdefgh.tmp"]
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [".other_data_000001.h5.abcdef12.tmp"]
     # A complete data set: nothing to render, the same files.
     res = dataset(args, tmp_path)
     assert "rendered 0 frames (6 already written)" in res.stdout

@@ -89,48 +89,59 @@ def _files(folder: pathlib.Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-def test_smv_write_failing_midway_leaves_no_partial_file(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "int.img").write_bytes(b"from an earlier run")
+# Runs the command with files limited to `limit` bytes: a write past it fails with EFBIG
+# ("File too large") part way through, a real fault in the middle of a file.
+_SIZE_LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from nanobragg_rs.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
 
-    real_rows = images.int_rows
 
-    def one_block_then_fail(*args: Any) -> Any:
-        # The header and the first block of pixels reach the temporary file, then the disk fills.
-        yield next(real_rows(*args))
-        assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir()), "writes go to a temporary name"
-        raise OSError(28, "No space left on device")
+def test_write_failing_midway_leaves_no_output_at_all(tmp_path: pathlib.Path) -> None:
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(images, "int_rows", one_block_then_fail)
-    res = run_cli(SMALL, tmp_path, inputs=None)
+    (tmp_path / "float.bin").write_bytes(b"from an earlier run")
+    # 32x32 pixels: the float image (4096 bytes) passes the limit, the others (< 3000) do not.
+    res = subprocess.run(
+        [sys.executable, "-c", _SIZE_LIMITED, "3000", *SMALL], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 2, res.stderr
+    # One line naming the user's file, never the temporary one.
+    assert res.stderr.startswith("nanobragg: error: float.bin: ") and "File too large" in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    # All or nothing: float.bin keeps its old contents, none of the other outputs (written
+    # beside it) is left, and no temporary file either.
+    assert _files(tmp_path) == ["float.bin"]
+    assert (tmp_path / "float.bin").read_bytes() == b"from an earlier run"
+
+
+def test_an_output_failing_when_put_in_place_leaves_none(tmp_path: pathlib.Path) -> None:
+    """Every byte written, then the last output cannot be put in place (/dev/full is written
+    through at the end): none of the others may appear."""
+    res = run_cli([*SMALL, "-noisefile", "/dev/full"], tmp_path, inputs=None)
     assert res.returncode == 2
-    assert "No space left on device" in res.stderr
-    # int.img keeps its old contents; the outputs written beside it (the float image, and the
-    # PGM, which is written concurrently) are complete; no temporary file is left.
-    files = _files(tmp_path)
-    assert set(files) <= {"float.bin", "int.img", "image.pgm"} and "float.bin" in files, files
-    assert (tmp_path / "int.img").read_bytes() == b"from an earlier run"
-    assert (tmp_path / "float.bin").stat().st_size == 32 * 32 * 4
-    if "image.pgm" in files:
-        assert len((tmp_path / "image.pgm").read_bytes().split(b"255\n", 1)[1]) == 32 * 32
-
-
-def test_failure_before_the_rename_removes_the_temporary_file(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every byte written, then the rename fails: the file must still not appear."""
-
-    def fail(src: str, dst: str) -> None:
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(atomic.os, "replace", fail)
-    res = run_cli(SMALL, tmp_path, inputs=None)
-    assert res.returncode == 2
-    assert "Input/output error" in res.stderr
+    assert res.stderr.startswith("nanobragg: error: /dev/full: No space left on device") and res.stderr.count("\n") == 1
     assert _files(tmp_path) == []
 
 
+def test_python_writer_failure_leaves_nothing(tmp_path: pathlib.Path) -> None:
+    """The Python writers (data sets, NXmx) in an output set: a failing member (a folder in
+    place of a file) fails the set, and nothing written beside it appears."""
+    with pytest.raises(OSError, match="out.h5"):
+        with atomic.outputs():
+            images.write_float(tmp_path / "float.bin", np.ones((4, 4), dtype=np.float32))
+            (tmp_path / "out.h5").mkdir()
+            atomic.write_atomic(tmp_path / "out.h5", b"x")
+    assert _files(tmp_path) == ["out.h5"]
+
+
 def test_interrupted_render_writes_nothing(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(self: Simulator, threads: int | None = None, progress: Any = None) -> np.ndarray:
+    def interrupted(self: Simulator, *args: Any, **kwargs: Any) -> np.ndarray:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Simulator, "render", interrupted)
@@ -139,26 +150,29 @@ def test_interrupted_render_writes_nothing(tmp_path: pathlib.Path, monkeypatch: 
     assert _files(tmp_path) == []
 
 
-def test_interrupted_write_keeps_nothing(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C while the PGM preview is being written (after the float and integer images)."""
-    real = atomic.atomic_open
+def test_failed_file_fails_the_set(tmp_path: pathlib.Path) -> None:
+    """The core's writers: one file that cannot be written fails the call, names the file,
+    and leaves none of the files written beside it and no temporary file."""
+    from nanobragg_rs import FileOutputs
+    from nanobragg_rs.args import parse_args
+    from nanobragg_rs.cli import prepare
 
-    def interrupt_pgm(path: Any) -> Any:
-        if str(path).endswith(".pgm"):
-            raise KeyboardInterrupt
-        return real(path)
-
-    monkeypatch.setattr(atomic, "atomic_open", interrupt_pgm)
-    res = run_cli(SMALL, tmp_path, inputs=None)
-    assert res.returncode == 130
-    assert _files(tmp_path) == ["float.bin", "int.img"]
-    assert read_smv(tmp_path / "int.img").data.shape == (32, 32)
+    sim, _ = prepare(parse_args(SMALL))
+    missing = tmp_path / "missing" / "image.pgm"
+    with pytest.raises(OSError, match="missing/image.pgm"):
+        sim.render_to_files(FileOutputs(
+            floatfile=tmp_path / "float.bin", intfile=tmp_path / "int.img", pgmfile=missing,
+            noisefile=tmp_path / "noise.img", seed=7,
+        ))
+    assert _files(tmp_path) == []
 
 
 def test_written_files_follow_the_umask(tmp_path: pathlib.Path) -> None:
     """Temporary files are created private (0600); the finished file must not stay so."""
     res = run_cli([*SMALL, "-h5file", "out.h5"], tmp_path, inputs=None)
     assert res.returncode == 0, res.stderr
-    expected = 0o666 & ~atomic._UMASK
+    umask = os.umask(0o022)
+    os.umask(umask)
+    expected = 0o666 & ~umask
     for name in ("float.bin", "int.img", "noise.img", "image.pgm", "out.h5"):
         assert os.stat(tmp_path / name).st_mode & 0o777 == expected, name

@@ -12,38 +12,47 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 (64, 64)
 """
 
-from ._core import ConfigError, InputFileError, NanoBraggError, __version__
-from .args import Output, Run, UsageError, parse_args
+from ._core import ConfigError, InputFileError, NanoBraggError, ResourceError, __version__
+from .args import Output, Run, parse_args
+from .errors import UsageError
+from .background import Background
 from .config import Beam, Config, Crystal, Detector, Sampling
-from .simulate import Noise, Simulator, Stats, render
+from .response import Response, ResponseResult
+from .simulate import FileOutputs, Noise, Simulator, Stats, Written, render
 from .structure_factors import StructureFactors
 
 
 def config_from_args(tokens: list[str]) -> Config:
     """The configuration a nanoBragg command line describes, with its input files loaded."""
-    from .cli import prepare
+    from .inputs import load_inputs
 
     run = parse_args(tokens)
-    prepare(run)
+    load_inputs(run)
     return run.config
 
 
 __all__ = [
+    "Background",
     "Beam",
     "Config",
     "ConfigError",
     "Crystal",
     "Detector",
+    "FileOutputs",
     "InputFileError",
     "NanoBraggError",
     "Noise",
     "Output",
+    "ResourceError",
+    "Response",
+    "ResponseResult",
     "Run",
     "Sampling",
     "Simulator",
     "Stats",
     "StructureFactors",
     "UsageError",
+    "Written",
     "__version__",
     "config_from_args",
     "parse_args",

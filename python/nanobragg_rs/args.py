@@ -5,26 +5,28 @@ earlier ones). Unlike the reference, flags are matched exactly (with its documen
 values are consumed by the flag that takes them, and an unknown flag, a missing or non-numeric
 value, or an impossible value is an error naming the flag. See docs/parity.md for where this
 differs from the reference's substring matching.
+
+Every flag is declared once in :mod:`.schema`; this module is the one parser that reads them,
+for ``nanobragg``, ``nanobragg dataset`` and any subcommand that takes nanoBragg's flags.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .io.smv import header_value, read_smv
+from . import values
+from .config import Config, Strict
+from .errors import UsageError
+from .schema import BY_FLAG, FIELD_FLAGS, HEADER_FIELDS, Setting, existing_file
 
-
-class UsageError(Exception):
-    """A command line that cannot be run; the message names the flag."""
+__all__ = ["FLAGS", "DatasetOptions", "Output", "Run", "State", "UsageError", "parse_args"]
 
 
 @dataclass
-class Output:
+class Output(Strict):
     """What to write, and how the integer images are scaled."""
 
     floatfile: str = "floatimage.bin"
@@ -32,6 +34,8 @@ class Output:
     pgmfile: str = "image.pgm"
     noisefile: str = "noiseimage.img"
     h5file: str | None = None
+    #: CXI (HDF5) image laid out as the -geom file places its panels.
+    cxi: str | None = None
     write_pgm: bool = True
     write_noise: bool = True
     #: Integer-image scale; 0 chooses 55000/max_I.
@@ -44,7 +48,28 @@ class Output:
 
 
 @dataclass
-class Run:
+class DatasetOptions(Strict):
+    """The options of ``nanobragg dataset`` (see docs/datasets.md); ``None``: not given."""
+
+    frames: int | None = None
+    out: str | None = None
+    random_orientations: int | None = None
+    n_cells_range: tuple[int, int] | None = None
+    mosaic_range_deg: tuple[float, float] | None = None
+    wavelength_range_A: tuple[float, float] | None = None
+    format: str = "nxmx"
+    chunk: int | None = None
+    float_images: bool = False
+    labels: str = "csv"
+    saturation: int | None = None
+    engine: str | None = None
+    scheduler: str | None = None
+    workers: int | None = None
+    overwrite: bool = False
+
+
+@dataclass
+class Run(Strict):
     """A parsed command line: the configuration, outputs, and the files it names."""
 
     config: Config = field(default_factory=Config)
@@ -64,579 +89,227 @@ class Run:
     printout: bool = False
     printout_pixel: tuple[int, int] | None = None
     trace_pixel: tuple[int, int] | None = None
+    #: Panel of -trace_pixel on a multi-panel detector.
+    trace_panel: str | None = None
+    #: The CrystFEL geometry read by -geom (for -cxi).
+    geom: Any = None
+    #: The detector file's flag and path (-panels, -expt or -geom), for messages.
+    detector_file: tuple[str, str] | None = None
     progress: bool = True
     threads: int | None = None
+    #: Amorphous backgrounds (``-background``) added in the render (nanobragg_rs.background).
+    backgrounds: list[Any] = field(default_factory=list)
     #: Flags accepted for compatibility that change nothing in the image.
     ignored: list[str] = field(default_factory=list)
+    #: Detector-response flags (noisify's, see noisify.RENDER_FLAGS) and their values.
+    response_args: list[str] = field(default_factory=list)
+    #: Options of ``nanobragg dataset``.
+    dataset: DatasetOptions = field(default_factory=DatasetOptions)
+    #: Configuration field -> the flag (or header) that last set it, for error messages.
+    provenance: dict[str, str] = field(default_factory=dict)
+    #: Tokens that are no flag's values, for commands that take positional arguments.
+    positional: list[str] = field(default_factory=list)
+
+    def sources(self) -> dict[str, str]:
+        """Configuration field -> what to name in a message about it: the flag the user gave
+        for it; for a value the core chose itself, the flag the user gave that it follows
+        from; else the schema's flag."""
+        out = dict(FIELD_FLAGS)
+        out.update(self.provenance)
+        for derived, inputs in DERIVED.items():
+            if derived not in self.provenance:
+                given = [self.provenance[f] for f in inputs if f in self.provenance]
+                if given:
+                    out[derived] = f"{given[0]} (through the automatic {FIELD_FLAGS[derived]})"
+        return out
 
 
-def _number(flag: str, token: str) -> float:
-    try:
-        x = float(token)
-    except ValueError:
-        raise UsageError(f"{flag}: '{token}' is not a number") from None
-    if math.isnan(x):
-        raise UsageError(f"{flag}: '{token}' is not a number")
-    return x
+#: Values the core derives when they are not given, and what they follow from (first first).
+DERIVED = {
+    "sampling.oversample": (
+        "crystal.size_mm", "crystal.n_cells", "crystal.cell", "crystal.mosflm_matrix",
+        "detector.pixel_size_mm", "detector.distance_mm", "beam.wavelength_A",
+    ),
+    "detector.detpixels_f": ("detector.detsize_f_mm", "detector.pixel_size_mm"),
+    "detector.detpixels_s": ("detector.detsize_s_mm", "detector.pixel_size_mm"),
+}
 
 
-def _integer(flag: str, token: str) -> int:
-    x = _number(flag, token)
-    if not math.isfinite(x) or x != int(x):
-        raise UsageError(f"{flag}: '{token}' is not an integer")
-    return int(x)
+#: Fields that only the custom convention honours; another convention drops them.
+CUSTOM_ONLY = (
+    "sampling.spindle_axis", "beam.beam_vector", "beam.polar_vector", "detector.fdet_vector",
+    "detector.sdet_vector", "detector.odet_vector", "detector.twotheta_axis", "detector.pix0_vector_m",
+)
+
+_CONFIG_SECTIONS = ("crystal", "beam", "detector", "sampling")
 
 
-def _existing(flag: str, path: str) -> str:
-    if not os.path.isfile(path):
-        raise UsageError(f"{flag}: cannot read file '{path}'")
-    return path
-
-
-class _State:
-    """Order-dependent choices, resolved when the whole line has been read."""
+class State:
+    """The run being built, and the order-dependent choices resolved at the end."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.convention = "mosflm"
-        self.pivot = "beam"
-        self.vectors: dict[str, tuple[float, float, float]] = {}
-        self.pix0: tuple[float, float, float] | None = None
-
-
-Handler = Callable[[_State, str, list[str]], None]
-_FLAGS: dict[str, tuple[int, Handler]] = {}
-
-
-def _flag(names: str, arity: int = 1) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        for name in names.split():
-            _FLAGS[name] = (arity, fn)
-        return fn
-
-    return register
-
-
-def _setter(names: str, section: str, attrs: str, conv: Callable[[str, str], Any], arity: int = 1) -> None:
-    """Register flags (space-separated aliases) that set each of ``attrs`` to the converted value."""
-
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        value = conv(flag, vals[0]) if arity == 1 else tuple(conv(flag, v) for v in vals)
-        target = getattr(st.run.config, section)
-        for attr in attrs.split():
-            setattr(target, attr, value)
-
-    for name in names.split():
-        _FLAGS[name] = (arity, handler)
-
-
-# --- crystal ---------------------------------------------------------------------------
-@_flag("-cell", -6)
-def _cell(st: _State, flag: str, vals: list[str]) -> None:
-    nums = [_number(flag, v) for v in vals]
-    a = nums[0]
-    b = nums[1] if len(nums) > 1 else a
-    c = nums[2] if len(nums) > 2 else a
-    angles = [nums[i] if len(nums) > i else 90.0 for i in (3, 4, 5)]
-    st.run.config.crystal.cell = (a, b, c, angles[0], angles[1], angles[2])
-
-
-@_flag("-mat -matrix")
-def _mat(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.mat_file = _existing(flag, vals[0])
-
-
-@_flag("-misset", -3)
-def _misset(st: _State, flag: str, vals: list[str]) -> None:
-    cr = st.run.config.crystal
-    if "rand" in vals[0]:
-        cr.misset_random = True
-        cr.misset_deg = None
-        return
-    if len(vals) != 3:
-        raise UsageError(f"{flag}: needs three angles (degrees) or 'random'")
-    cr.misset_random = False
-    cr.misset_deg = (_number(flag, vals[0]), _number(flag, vals[1]), _number(flag, vals[2]))
-
-
-_setter("-misset_seed", "crystal", "misset_seed", _integer)
-_setter("-mosaic_seed", "crystal", "mosaic_seed", _integer)
-
-
-@_flag("-N")
-def _n(st: _State, flag: str, vals: list[str]) -> None:
-    n = _integer(flag, vals[0])
-    st.run.config.crystal.n_cells = (n, n, n)
-
-
-def _n_axis(axis: int) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        n = list(st.run.config.crystal.n_cells)
-        n[axis] = _integer(flag, vals[0])
-        st.run.config.crystal.n_cells = (n[0], n[1], n[2])
-
-    return handler
-
-
-for _i, _name in enumerate(("-Na", "-Nb", "-Nc")):
-    _FLAGS[_name] = (1, _n_axis(_i))
-
-
-def _size_axes(axes: tuple[int, ...]) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        mm = _number(flag, vals[0])
-        size = list(st.run.config.crystal.size_mm)
-        for a in axes:
-            size[a] = mm
-        st.run.config.crystal.size_mm = (size[0], size[1], size[2])
-
-    return handler
-
-
-for _names, _axes in (
-    ("-xtalsize -xtal_size -samplesize -sample_size", (0, 1, 2)),
-    ("-xtal_thick -xtal_x -sample_thick -sample_x", (0,)),
-    ("-xtal_width -xtal_y -sample_width -sample_y -width", (1,)),
-    ("-xtal_height -xtal_z -sample_height -sample_z -height", (2,)),
-):
-    for _name in _names.split():
-        _FLAGS[_name] = (1, _size_axes(_axes))
-
-_setter("-default_F", "crystal", "default_F", _number)
-_setter("-fudge", "crystal", "fudge", _number)
-_setter("-mosaic -mosaicity -mosaic_spread", "crystal", "mosaic_spread_deg", _number)
-_setter("-mosaic_dom -mosaic_domains", "crystal", "mosaic_domains", _integer)
-_setter("-water", "crystal", "water_um", _number)
-
-
-def _const(section: str, attr: str, value: Any) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        setattr(getattr(st.run.config, section), attr, value)
-
-    return handler
-
-
-for _name, _shape in (
-    ("-round_xtal", "round"),
-    ("-square_xtal", "square"),
-    ("-gauss_xtal", "gauss"),
-    ("-tophat_spots", "tophat"),
-    ("-binary_spots", "tophat"),
-):
-    _FLAGS[_name] = (0, _const("crystal", "shape", _shape))
-_FLAGS["-interpolate"] = (0, _const("crystal", "interpolate", True))
-_FLAGS["-nointerpolate"] = (0, _const("crystal", "interpolate", False))
-
-
-@_flag("-hkl")
-def _hkl(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.hkl_file = _existing(flag, vals[0])
-
-
-@_flag("-mtz_column")
-def _mtz_column(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.mtz_column = vals[0]
-
-
-@_flag("-pdb")
-def _pdb(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.pdb_file = _existing(flag, vals[0])
-
-
-@_flag("-ksol -bsol")
-def _bulk_solvent(st: _State, flag: str, vals: list[str]) -> None:
-    value = _number(flag, vals[0])
-    if not (math.isfinite(value) and value >= 0):
-        raise UsageError(f"{flag}: '{vals[0]}' must be a finite number >= 0")
-    setattr(st.run, flag[1:], value)
-
-
-@_flag("-anomalous", 0)
-def _anomalous(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.anomalous = True
-
-
-@_flag("-dump")
-def _dump(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.dump_file = vals[0]
-
-
-# --- rotation --------------------------------------------------------------------------
-_setter("-phi", "sampling", "phi_deg", _number)
-_setter("-osc", "sampling", "osc_deg", _number)
-_setter("-phistep", "sampling", "phistep_deg", _number)
-_setter("-phisteps", "sampling", "phisteps", _integer)
-
-
-def _custom_vector(key: str) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        st.vectors[key] = (_number(flag, vals[0]), _number(flag, vals[1]), _number(flag, vals[2]))
-        st.convention = "custom"
-
-    return handler
-
-
-for _name, _key in (
-    ("-spindle_axis", "spindle_axis"),
-    ("-beam_vector", "beam_vector"),
-    ("-polar_vector", "polar_vector"),
-    ("-fdet_vector", "fdet_vector"),
-    ("-sdet_vector", "sdet_vector"),
-    ("-odet_vector", "odet_vector"),
-    ("-twotheta_axis", "twotheta_axis"),
-    ("-pix0_vector", "pix0_vector_m"),
-):
-    _FLAGS[_name] = (3, _custom_vector(_key))
-
-# --- beam ------------------------------------------------------------------------------
-
-
-@_flag("-lambda -wave -wavelength")
-def _lambda(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.config.beam.wavelength_A = _number(flag, vals[0])
-    st.run.config.beam.energy_eV = None
-
-
-@_flag("-energy")
-def _energy(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.config.beam.energy_eV = _number(flag, vals[0])
-
-
-_setter("-fluence", "beam", "fluence_ph_per_m2", _number)
-_setter("-flux", "beam", "flux_ph_per_s", _number)
-_setter("-exposure", "beam", "exposure_s", _number)
-_setter("-beamsize", "beam", "beamsize_mm", _number)
-_setter("-dispersion", "beam", "dispersion_pct", _number)
-_setter("-dispsteps", "beam", "dispsteps", _integer)
-_setter("-hdivrange", "beam", "hdivrange_mrad", _number)
-_setter("-vdivrange", "beam", "vdivrange_mrad", _number)
-_setter("-hdivstep", "beam", "hdivstep_mrad", _number)
-_setter("-vdivstep", "beam", "vdivstep_mrad", _number)
-_setter("-hdivsteps", "beam", "hdivsteps", _integer)
-_setter("-vdivsteps", "beam", "vdivsteps", _integer)
-_setter("-divergence", "beam", "hdivrange_mrad vdivrange_mrad", _number)
-_setter("-divsteps", "beam", "hdivsteps vdivsteps", _integer)
-_setter("-dmin", "sampling", "dmin_A", _number)
-_FLAGS["-round_div"] = (0, _const("beam", "round_div", True))
-_FLAGS["-square_div"] = (0, _const("beam", "round_div", False))
-
-
-@_flag("-sourcefile")
-def _sourcefile(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.source_file = _existing(flag, vals[0])
-
-
-@_flag("-polar")
-def _polar(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.config.beam.polarization = _number(flag, vals[0])
-    st.run.config.beam.nopolar = False
-
-
-_FLAGS["-nopolar"] = (0, _const("beam", "nopolar", True))
-
-# --- detector --------------------------------------------------------------------------
-
-
-def _pivoting(section: str, attr: str, pivot: str, conv: Callable[[str, str], Any] = _number) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        setattr(getattr(st.run.config, section), attr, conv(flag, vals[0]))
-        st.pivot = pivot
-
-    return handler
-
-
-for _name, _attr, _pv in (
-    ("-distance", "distance_mm", "beam"),
-    ("-close_distance", "close_distance_mm", "sample"),
-    ("-Xbeam", "xbeam_mm", "beam"),
-    ("-Ybeam", "ybeam_mm", "beam"),
-    ("-Xclose", "xclose_mm", "sample"),
-    ("-Yclose", "yclose_mm", "sample"),
-    ("-ORGX", "orgx_px", "sample"),
-    ("-ORGY", "orgy_px", "sample"),
-    ("-twotheta", "twotheta_deg", "sample"),
-):
-    _FLAGS[_name] = (1, _pivoting("detector", _attr, _pv))
-
-
-@_flag("-pivot")
-def _pivot(st: _State, flag: str, vals: list[str]) -> None:
-    if vals[0] not in ("sample", "beam"):
-        raise UsageError(f"{flag}: expected 'sample' or 'beam', not '{vals[0]}'")
-    st.pivot = vals[0]
-
-
-def _convention(name: str, pivot: str) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        st.convention = name
-        st.pivot = pivot
-
-    return handler
-
-
-for _name, _pv in (("mosflm", "beam"), ("xds", "sample"), ("adxv", "beam"), ("denzo", "beam"), ("dials", "beam")):
-    _FLAGS["-" + _name] = (0, _convention(_name, _pv))
-
-_setter("-detector_rotx", "detector", "rotx_deg", _number)
-_setter("-detector_roty", "detector", "roty_deg", _number)
-_setter("-detector_rotz", "detector", "rotz_deg", _number)
-_setter("-pixel", "detector", "pixel_size_mm", _number)
-_setter("-detsize_f", "detector", "detsize_f_mm", _number)
-_setter("-detsize_s", "detector", "detsize_s_mm", _number)
-_setter("-detsize", "detector", "detsize_f_mm detsize_s_mm", _number)
-_setter("-detpixels_f -detpixels_x", "detector", "detpixels_f", _integer)
-_setter("-detpixels_s -detpixels_y", "detector", "detpixels_s", _integer)
-_setter("-detpixels", "detector", "detpixels_f detpixels_s", _integer)
-_setter("-detector_thick", "detector", "thickness_um", _number)
-_setter("-detector_thicksteps -thicksteps", "detector", "thicksteps", _integer)
-_FLAGS["-curved_det"] = (0, _const("detector", "curved", True))
-_FLAGS["-point_pixel"] = (0, _const("detector", "point_pixel", True))
-
-
-@_flag("-detector_abs -detector_absorb")
-def _detector_abs(st: _State, flag: str, vals: list[str]) -> None:
-    d = st.run.config.detector
-    if "inf" in vals[0] or _number(flag, vals[0]) == 0.0:
-        # The reference also zeroes the thickness here, so a later -detector_thick renders
-        # nothing (notes Q31).
-        d.thickness_um = 0.0
-        d.attenuation_depth_um = math.inf
-    else:
-        d.attenuation_depth_um = _number(flag, vals[0])
-
-
-@_flag("-roi", 4)
-def _roi(st: _State, flag: str, vals: list[str]) -> None:
-    x0, x1, y0, y1 = (_integer(flag, v) for v in vals)
-    st.run.config.detector.roi = (x0, x1, y0, y1)
-
-
-@_flag("-oversample")
-def _oversample(st: _State, flag: str, vals: list[str]) -> None:
-    n = _integer(flag, vals[0])
-    st.run.config.sampling.oversample = n if n > 0 else None
-
-
-for _name in ("thick", "polar", "omega"):
-    _FLAGS["-oversample_" + _name] = (0, _const("sampling", "oversample_" + _name, True))
-
-
-@_flag("-mask")
-def _mask(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.mask_file = _existing(flag, vals[0])
-
-
-@_flag("-img")
-def _img(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.img_file = _existing(flag, vals[0])
-
-
-# --- output ----------------------------------------------------------------------------
-def _out(attr: str, enable: str | None = None) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        setattr(st.run.output, attr, vals[0])
-        if enable:
-            setattr(st.run.output, enable, True)
-
-    return handler
-
-
-_FLAGS["-floatfile"] = _FLAGS["-floatimage"] = (1, _out("floatfile"))
-_FLAGS["-intfile"] = _FLAGS["-intimage"] = (1, _out("intfile"))
-_FLAGS["-pgmfile"] = _FLAGS["-pgmimage"] = (1, _out("pgmfile", "write_pgm"))
-_FLAGS["-noisefile"] = _FLAGS["-noiseimage"] = (1, _out("noisefile", "write_noise"))
-_FLAGS["-h5file"] = (1, _out("h5file"))
-
-
-def _output_const(attr: str, value: Any) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        setattr(st.run.output, attr, value)
-
-    return handler
-
-
-_FLAGS["-nonoise"] = (0, _output_const("write_noise", False))
-_FLAGS["-nopgm"] = (0, _output_const("write_pgm", False))
-
-
-@_flag("-scale")
-def _scale(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.output.scale = _number(flag, vals[0])
-
-
-@_flag("-pgmscale")
-def _pgmscale(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.output.pgmscale = _number(flag, vals[0])
-    st.run.output.write_pgm = True
-
-
-@_flag("-adc")
-def _adc(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.output.adc = _number(flag, vals[0])
-
-
-@_flag("-seed")
-def _seed(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.output.seed = _integer(flag, vals[0])
-
-
-@_flag("-printout", 0)
-def _printout(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.printout = True
-
-
-@_flag("-printout_pixel", 2)
-def _printout_pixel(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.printout = True
-    st.run.printout_pixel = (_integer(flag, vals[0]), _integer(flag, vals[1]))
-
-
-@_flag("-trace_pixel", 2)
-def _trace_pixel(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.trace_pixel = (_integer(flag, vals[0]), _integer(flag, vals[1]))
-
-
-@_flag("-noprogress", 0)
-def _noprogress(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.progress = False
-
-
-@_flag("-progress", 0)
-def _progress(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.progress = True
-
-
-@_flag("-threads")
-def _threads(st: _State, flag: str, vals: list[str]) -> None:
-    n = _integer(flag, vals[0])
-    if n < 1:
-        raise UsageError(f"{flag}: must be at least 1, not {n}")
-    st.run.threads = n
-
-
-@_flag("-fix_quirks", 0)
-def _fix(st: _State, flag: str, vals: list[str]) -> None:
-    st.run.config.fix_quirks = True
-
-
-def _ignored(arity: int, check_file: bool = False) -> Handler:
-    def handler(st: _State, flag: str, vals: list[str]) -> None:
-        if check_file:
-            _existing(flag, vals[0])
-        elif arity:
-            _number(flag, vals[0])
-        st.run.ignored.append(flag)
-
-    return handler
-
-
-# Accepted by nanoBragg.c but without effect on any output (notes Q26).
-for _name in ("-density", "-MW", "-molecules"):
-    _FLAGS[_name] = (1, _ignored(1))
-for _name in ("-stol", "-4stol", "-Q"):
-    _FLAGS[_name] = (1, _ignored(1, check_file=True))
-_FLAGS["-stolout"] = (1, lambda st, flag, vals: st.run.ignored.append(flag))
-_FLAGS["-coherent"] = (0, _ignored(0))
-
-#: Every flag the command line accepts.
-FLAGS = frozenset(_FLAGS)
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
-def _load_header(run: Run, flag: str, path: str, is_mask: bool) -> None:
+        #: Whether the last pix0 flag was -pix0_vector_mm.
+        self.pix0_in_mm = False
+
+    def _owner(self, path: str) -> tuple[Any, str, bool]:
+        head, _, name = path.partition(".")
+        if head in _CONFIG_SECTIONS:
+            return getattr(self.run.config, head), name, True
+        if head == "fix_quirks" and not name:
+            return self.run.config, head, True
+        if head == "output":
+            return self.run.output, name, False
+        if head == "dataset":
+            return self.run.dataset, name, False
+        if head == "run":
+            return self.run, name, False
+        raise KeyError(path)
+
+    def assign(self, path: str, value: Any, flag: str) -> None:
+        """Set ``path`` (``section.field`` or ``section.field[i]``) and note who set it."""
+        owner, name, is_config = self._owner(path.split("[", 1)[0])
+        if "[" in path:
+            index = int(path[path.index("[") + 1 : -1])
+            items = list(getattr(owner, name))
+            items[index] = value
+            value = tuple(items)
+        setattr(owner, name, value)
+        if is_config:
+            self.run.provenance[path.split("[", 1)[0]] = flag
+
+    def apply(self, setting: Setting, flag: str, vals: list[str]) -> None:
+        """What a flag does with its value tokens."""
+        if setting.action is not None:
+            setting.action(self, flag, vals)
+        else:
+            conv = setting.conv
+            if setting.arity == 0:
+                value = setting.const
+            elif conv is None:
+                raise AssertionError(f"{setting.name}: declared without a converter")
+            elif setting.arity == 1:
+                value = conv(flag, vals[0])
+            else:
+                value = tuple(conv(flag, t) for t in vals)
+            for path in setting.to:
+                self.assign(path, value, flag)
+        for path, const in setting.also:
+            self.assign(path, const, flag)
+
+
+#: Every flag ``nanobragg`` accepts.
+FLAGS = frozenset(f for f, s in BY_FLAG.items() if "nanobragg" in s.commands)
+
+
+def _take(setting: Setting, flag: str, rest: list[str]) -> list[str]:
+    """The value tokens of ``flag`` among the tokens after it."""
+    if setting.take is not None:
+        n = setting.take(rest)
+        return rest[:n] if n else _missing(flag, setting.arity)
+    if setting.arity >= 0:
+        vals = rest[: setting.arity]
+        if len(vals) < setting.arity:
+            _missing(flag, setting.arity)
+        return vals
+    vals = []
+    for tok in rest[: -setting.arity]:
+        if not values.is_number(tok):
+            break
+        vals.append(tok)
+    if not vals:
+        raise UsageError(f"{flag}: needs at least one number")
+    return vals
+
+
+def _missing(flag: str, n: int) -> list[str]:
+    raise UsageError(f"{flag}: needs {n} value{'s' if n > 1 else ''}")
+
+
+def _load_header(st: State, flag: str, path: str, is_mask: bool) -> None:
     """nanoBragg's reading of an SMV header into the geometry (before the flags)."""
+    from .io.smv import header_value, read_smv
+
     try:
         img = read_smv(path)
     except (OSError, ValueError) as e:
         raise UsageError(f"{flag}: {e}") from None
-    d, s, b = run.config.detector, run.config.sampling, run.config.beam
     height, width = img.data.shape
-    d.detpixels_f, d.detpixels_s = width, height
-    h = img.header
-    px = header_value(h, "PIXEL_SIZE")
-    if not math.isnan(px):
-        d.pixel_size_mm = px
-    for key, attr in (("DISTANCE", "distance_mm"), ("CLOSE_DISTANCE", "close_distance_mm")):
-        v = header_value(h, key)
-        if not math.isnan(v):
-            setattr(d, attr, v)
-    v = header_value(h, "WAVELENGTH")
-    if not math.isnan(v):
-        b.wavelength_A, b.energy_eV = v, None
-    v = header_value(h, "BEAM_CENTER_X")
-    if not math.isnan(v):
-        d.xbeam_mm = v
-    v = header_value(h, "BEAM_CENTER_Y")
-    if not math.isnan(v):
-        # A mask's header flips Y about the detector's slow size; an image's does not (Q28).
-        d.ybeam_mm = (d.pixel_size_mm / 1000.0 * height - v / 1000.0) * 1000.0 if is_mask else v
-    for key, attr in (("ORGX", "orgx_px"), ("ORGY", "orgy_px")):
-        v = header_value(h, key)
-        if not math.isnan(v):
-            setattr(d, attr, v)
-    v = header_value(h, "PHI")
-    if not math.isnan(v):
-        s.phi_deg = v
-    v = header_value(h, "OSC_RANGE")
-    if not math.isnan(v):
-        s.osc_deg = v
+    source = f"{flag} {path}"
+    st.assign("detector.detpixels_f", width, source)
+    st.assign("detector.detpixels_s", height, source)
+    # The pixel size first: a mask's beam centre is flipped with it.
+    keys = sorted(HEADER_FIELDS, key=lambda k: k != "PIXEL_SIZE")
+    for key in keys:
+        setting, target = HEADER_FIELDS[key]
+        x = header_value(img.header, key)
+        if math.isnan(x):
+            continue
+        if key == "BEAM_CENTER_Y" and is_mask:
+            # A mask's header flips Y about the detector's slow size; an image's does not (Q28).
+            x = (st.run.config.detector.pixel_size_mm / 1000.0 * height - x / 1000.0) * 1000.0
+        st.assign(target, x, f"{source} (header {key}={x:g})")
+        for also, const in setting.also:
+            if also.startswith("beam.energy"):
+                st.assign(also, const, source)
 
 
-def parse_args(tokens: Sequence[str]) -> Run:
-    """Translate nanoBragg command-line tokens (without the program name) into a Run."""
+def parse_args(tokens: Sequence[str], command: str = "nanobragg", positional: int = 0) -> Run:
+    """Translate nanoBragg command-line tokens (without the program name) into a Run.
+
+    ``command`` selects the flags accepted (see :data:`.schema.COMMANDS`); up to
+    ``positional`` tokens that are no flag's values are kept in ``Run.positional``.
+    """
     tokens = list(tokens)
     run = Run()
-    st = _State(run)
+    st = State(run)
     # Header files first, as the reference does: the mask's, then the image's; flags override.
     for want, is_mask in (("-mask", True), ("-img", False)):
+        if command not in BY_FLAG[want].commands:
+            continue
         for i, tok in enumerate(tokens[:-1]):
             if tok == want:
-                _load_header(run, want, _existing(want, tokens[i + 1]), is_mask)
+                _load_header(st, want, existing_file(want, tokens[i + 1]), is_mask)
+    if command in BY_FLAG["-panels"].commands:
+        # Detector files too: the flags override what they say (beam, spindle, crystal).
+        from .panels.inputs import load_detector_files
+
+        load_detector_files(st, tokens, UsageError)
     i = 0
     while i < len(tokens):
         flag = tokens[i]
-        if flag not in _FLAGS:
-            if flag.startswith("-") and not _is_number(flag):
-                raise UsageError(f"{flag}: unknown flag")
+        setting = BY_FLAG.get(flag)
+        if setting is None:
+            if flag.startswith("-") and flag != "-" and not values.is_number(flag):
+                raise UsageError(f"{flag}: unknown flag (see nanobragg{'' if command == 'nanobragg' else ' ' + command} -h)")
+            if len(run.positional) < positional:
+                run.positional.append(flag)
+                i += 1
+                continue
+            if positional:
+                raise UsageError(f"{flag}: one input file only ({run.positional[0]} given already)")
             raise UsageError(f"'{flag}': a value without a flag")
-        arity, handler = _FLAGS[flag]
-        if arity >= 0:
-            vals = tokens[i + 1 : i + 1 + arity]
-            if len(vals) < arity:
-                raise UsageError(f"{flag}: needs {arity} value{'s' if arity > 1 else ''}")
-        elif flag == "-misset" and i + 1 < len(tokens) and "rand" in tokens[i + 1]:
-            vals = [tokens[i + 1]]
-        elif flag == "-misset":
-            vals = tokens[i + 1 : i + 4]
-        else:
-            # -cell: up to six numbers.
-            vals = []
-            for tok in tokens[i + 1 : i + 1 - arity]:
-                if not _is_number(tok):
-                    break
-                vals.append(tok)
-            if not vals:
-                raise UsageError(f"{flag}: needs at least one number")
-        handler(st, flag, vals)
+        if command not in setting.commands:
+            if command == "dataset":
+                raise UsageError(
+                    f"{flag}: not used by 'nanobragg dataset', which writes NAME_* files (see -out, -format)"
+                )
+            raise UsageError(f"{flag}: only for 'nanobragg {setting.commands[0]}'")
+        vals = _take(setting, flag, tokens[i + 1 :])
+        st.apply(setting, flag, vals)
         i += 1 + len(vals)
     _finish(st)
     return run
 
 
-def _finish(st: _State) -> None:
+def _finish(st: State) -> None:
     cfg = st.run.config
-    cfg.detector.convention = st.convention  # type: ignore[assignment]
-    cfg.detector.pivot = st.pivot  # type: ignore[assignment]
-    if st.convention == "custom":
-        for key, vec in st.vectors.items():
-            section = {"spindle_axis": cfg.sampling, "beam_vector": cfg.beam, "polar_vector": cfg.beam}.get(
-                key, cfg.detector
-            )
-            setattr(section, key, vec)
+    if cfg.detector.convention != "custom":
+        for path in CUSTOM_ONLY:
+            section, _, name = path.partition(".")
+            setattr(getattr(cfg, section), name, None)
+    elif st.pix0_in_mm and cfg.fix_quirks and cfg.detector.pix0_vector_m is not None:
+        # -pix0_vector_mm is millimetres in the corrected mode; the reference (default mode)
+        # reads it as -pix0_vector, in metres, and its values change nothing there (Q16).
+        x, y, z = cfg.detector.pix0_vector_m
+        cfg.detector.pix0_vector_m = (x / 1000.0, y / 1000.0, z / 1000.0)

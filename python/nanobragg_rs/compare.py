@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import report
 from .io.atomic import atomic_open
 from .io.smv import read_smv
 
@@ -643,8 +644,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
-    print(f"nanobragg compare: error: {message}", file=sys.stderr)
-    return 2
+    return report("nanobragg compare", message)
 
 
 def _read(path: str, args: argparse.Namespace, fallback: tuple[int, int] | None) -> np.ndarray:

@@ -9,14 +9,18 @@ and the Python API share one path.
 from __future__ import annotations
 
 import dataclasses
-import json
+import difflib
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _core
 from .structure_factors import StructureFactors
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .panels.model import Panel
 
 Vec3 = tuple[float, float, float]
 Convention = Literal["mosflm", "xds", "adxv", "denzo", "dials", "custom"]
@@ -24,11 +28,41 @@ Pivot = Literal["beam", "sample"]
 Shape = Literal["square", "round", "gauss", "tophat"]
 
 #: Fields that carry data arrays rather than settings; they are not sent as configuration.
-DATA_FIELDS = {"structure_factors", "mask"}
+DATA_FIELDS = {"structure_factors", "mask", "panels"}
+
+#: Integers the core takes are 64-bit.
+_INT_RANGE = (-(2**63), 2**63 - 1)
+
+
+class Strict:
+    """Refuses attributes that are not fields, so that a misspelt setting is an error, not
+    silently ignored (``cfg.detector.distance = 300`` raises, naming ``distance_mm``)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        known = self.__dataclass_fields__  # type: ignore[attr-defined]
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; its fields: {', '.join(known)}"
+            raise AttributeError(f"{type(self).__name__} has no field '{name}'{hint}")
+        object.__setattr__(self, name, value)
+
+
+def _check_integers(path: str, annotation: str, value: Any) -> None:
+    """Integer fields hold integers that fit the core's 64 bits (named in the error)."""
+    if value is None or "int" not in annotation or "float" in annotation or "bool" in annotation:
+        return
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    for x in items:
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+            raise _core.ConfigError(f"{path}: {value!r} is not an integer")
+        if not _INT_RANGE[0] <= int(x) <= _INT_RANGE[1]:
+            raise _core.ConfigError(f"{path}: {int(x)} is out of range")
 
 
 @dataclass
-class Crystal:
+class Crystal(Strict):
     """The crystal: cell or orientation matrix, size, shape, structure factors, mosaicity."""
 
     #: a, b, c (Å), alpha, beta, gamma (degrees).
@@ -59,7 +93,7 @@ class Crystal:
 
 
 @dataclass
-class Beam:
+class Beam(Strict):
     """The incident beam: wavelength, fluence, spectrum, divergence, polarization."""
 
     wavelength_A: float = 1.0
@@ -92,7 +126,7 @@ class Beam:
 
 
 @dataclass
-class Detector:
+class Detector(Strict):
     """The detector: convention, distance, pixels, beam centre, orientation, sensor."""
 
     convention: Convention = "mosflm"
@@ -131,10 +165,13 @@ class Detector:
     roi: tuple[int, int, int, int] | None = None
     #: One value per pixel, shape (spixels, fpixels); 0 skips the pixel.
     mask: np.ndarray | None = None
+    #: A multi-panel detector (``nanobragg_rs.panels.Panel``, frozen); when given, it is the
+    #: whole detector and the single-detector geometry fields above are not used.
+    panels: tuple[Panel, ...] | None = None
 
 
 @dataclass
-class Sampling:
+class Sampling(Strict):
     """Sub-pixels, spindle rotation and the resolution cut."""
 
     #: Sub-pixels per pixel edge; ``None`` chooses from crystal size and geometry.
@@ -152,7 +189,7 @@ class Sampling:
 
 
 @dataclass
-class Config:
+class Config(Strict):
     """Everything that determines a rendered image."""
 
     crystal: Crystal = field(default_factory=Crystal)
@@ -168,11 +205,12 @@ class Config:
         for section in dataclasses.fields(self):
             value = getattr(self, section.name)
             if dataclasses.is_dataclass(value):
-                out[section.name] = {
-                    f.name: _plain(getattr(value, f.name))
-                    for f in dataclasses.fields(value)
-                    if f.name not in DATA_FIELDS
-                }
+                out[section.name] = {}
+                for f in dataclasses.fields(value):
+                    if f.name not in DATA_FIELDS:
+                        item = getattr(value, f.name)
+                        _check_integers(f"{section.name}.{f.name}", str(f.type), item)
+                        out[section.name][f.name] = _plain(item)
             else:
                 out[section.name] = value
         return out
@@ -197,6 +235,10 @@ class Config:
 
     def to_json(self) -> str:
         """JSON text of ``to_dict()``."""
+        import json  # here, not at the top: the command line never needs it
+
+        import json
+
         return json.dumps(self.to_dict())
 
     def validate(self) -> None:
@@ -233,7 +275,9 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
+    # A numpy scalar can only exist once numpy is imported; a plain run never imports it.
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.generic):
         return value.item()
     return value
 

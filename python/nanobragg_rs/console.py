@@ -102,7 +102,7 @@ def print_setup(s: Setup, out: TextIO | None = None) -> None:
     extra = "".join(f" +{k}" for k, on in flags.items() if on)
     p(f"  {smp.oversample}x{smp.oversample} pixel oversample steps{extra}")
     if s.fix_quirks:
-        p("  corrected mode: the reference's known defects are fixed (docs/quirks.md)")
+        p("  corrected mode (-fix_quirks): the reference's known defects are fixed")
 
 
 def _dot(a: Any, b: Any) -> float:

@@ -14,69 +14,31 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Sequence
+
+from .args import parse_args
+from .errors import UsageError as _Usage
+from .errors import print_help, report
 
 USAGE = __doc__.split("\n\n")[1].rstrip()
 
 _HC_EV_A = 12398.419843320026
 
 
-class _Usage(Exception):
-    pass
-
-
-def _number(flag: str, token: str, *, positive: bool = False) -> float:
-    try:
-        x = float(token)
-    except ValueError:
-        raise _Usage(f"{flag}: '{token}' is not a number") from None
-    if not math.isfinite(x) or (x <= 0 if positive else x < 0):
-        raise _Usage(f"{flag}: '{token}' must be a finite number {'> 0' if positive else '>= 0'}")
-    return x
-
-
 def _parse(tokens: list[str]) -> tuple[str, str, dict[str, object], bool]:
-    path: str | None = None
-    out: str | None = None
-    column: str | None = None
-    dmin = 0.0
-    ksol = bsol = None
-    anomalous = False
-    wavelength = 1.0
-    i = 0
-    takes_value = {"-mtz_column", "-dmin", "-ksol", "-bsol", "-lambda", "-energy", "-out"}
-    while i < len(tokens):
-        t = tokens[i]
-        if t in takes_value:
-            if i + 1 >= len(tokens):
-                raise _Usage(f"{t}: needs a value")
-            v = tokens[i + 1]
-            i += 2
-            if t == "-mtz_column":
-                column = v
-            elif t == "-dmin":
-                dmin = _number(t, v, positive=True)
-            elif t == "-ksol":
-                ksol = _number(t, v)
-            elif t == "-bsol":
-                bsol = _number(t, v)
-            elif t == "-lambda":
-                wavelength = _number(t, v, positive=True)
-            elif t == "-energy":
-                wavelength = _HC_EV_A / _number(t, v, positive=True)
-            else:
-                out = v
-            continue
-        if t == "-anomalous":
-            anomalous = True
-        elif t.startswith("-") and t != "-":
-            raise _Usage(f"{t}: unknown flag (see nanobragg hkl -h)")
-        elif path is None:
-            path = t
-        else:
-            raise _Usage(f"{t}: one input file only ({path} given already)")
-        i += 1
+    run = parse_args(tokens, command="hkl", positional=1)
+    path = run.positional[0] if run.positional else None
+    out = run.dataset.out
+    column = run.mtz_column
+    dmin = run.config.sampling.dmin_A
+    if "sampling.dmin_A" in run.provenance and not dmin > 0:
+        raise _Usage(f"-dmin: '{dmin:g}' must be a finite number > 0")
+    beam = run.config.beam
+    wavelength = _HC_EV_A / beam.energy_eV if beam.energy_eV else beam.wavelength_A
+    if not (math.isfinite(wavelength) and wavelength > 0):
+        flag = run.provenance.get("beam.energy_eV" if beam.energy_eV else "beam.wavelength_A", "-lambda")
+        raise _Usage(f"{flag}: must be a finite number > 0")
+    ksol, bsol, anomalous = run.ksol, run.bsol, run.anomalous
     if path is None:
         raise _Usage("give the input file (an MTZ, SF-mmCIF or coordinate file)")
     if out is None:
@@ -104,7 +66,9 @@ def _parse(tokens: list[str]) -> tuple[str, str, dict[str, object], bool]:
 def main(argv: Sequence[str]) -> int:
     tokens = list(argv)
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
-        print(USAGE)
+        from .schema import help_text
+
+        print_help(f"{USAGE}\n\n{help_text('hkl')}")
         return 0 if tokens else 2
     from .reflections import ReflectionFileError, read_reflections, write_hkl_text
 
@@ -113,8 +77,7 @@ def main(argv: Sequence[str]) -> int:
         r = read_reflections(path, **options)  # type: ignore[arg-type]
         write_hkl_text(out, r.indices, r.amplitudes)
     except (_Usage, ReflectionFileError, OSError, ImportError) as e:
-        print(f"nanobragg hkl: error: {e}", file=sys.stderr)
-        return 2
+        return report("nanobragg hkl", str(e))
     cell = " ".join(f"{x:g}" for x in r.cell) if r.cell else "none"
     print(f"{path}: {r.column}, space group {r.space_group}, cell {cell}")
     print(f"wrote {len(r.indices)} P1 reflections{' (Bijvoet pairs kept)' if r.anomalous else ''} to {out}")

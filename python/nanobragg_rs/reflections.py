@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# Kept where the command line reads them without numpy or gemmi; re-exported here.
+from .file_kinds import ReflectionFileError as ReflectionFileError, file_kind as file_kind
+
 if TYPE_CHECKING:
     import gemmi
 
@@ -31,10 +34,6 @@ CELL_LENGTH_TOLERANCE = 0.01
 CELL_ANGLE_TOLERANCE_DEG = 1.0
 
 _HC_EV_A = 12398.419843320026  # h c in eV Å (CODATA 2018)
-
-
-class ReflectionFileError(ValueError):
-    """A reflection or model file that cannot be used, with the file's name in the message."""
 
 
 def _gemmi() -> Any:
@@ -65,27 +64,6 @@ class Reflections:
     source: str
     #: Whether the table holds Bijvoet pairs (F(h) and F(-h) may differ).
     anomalous: bool
-
-
-def file_kind(path: str | os.PathLike[str]) -> str:
-    """What a structure-factor file holds, told from its content, not its name.
-
-    ``"mtz"``, ``"sf-cif"`` (reflections in mmCIF), ``"model"`` (PDB or mmCIF coordinates) or
-    ``"text"`` (nanoBragg's ``h k l F``).
-    """
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
-    if head[:4] == b"MTZ ":
-        return "mtz"
-    text = head.decode("latin-1")
-    if "_refln." in text or "_refln_" in text:
-        return "sf-cif"
-    if "_atom_site." in text:
-        return "model"
-    for line in text.splitlines():
-        if line[:6] in ("ATOM  ", "HETATM", "CRYST1"):
-            return "model"
-    return "text"
 
 
 def expand_to_p1(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from . import _core
+from ._core import FileOutputs
 from .config import Config
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .background import Background
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,24 @@ class Stats:
     rmsd: float
     count: int
     solid_angle_sr: float
+
+
+@dataclass(frozen=True)
+class Written:
+    """What writing a run's files found: the statistics and the scales the reference prints."""
+
+    stats: Stats
+    #: Integer-image scale used (the automatic 55000/max_I unless one was given).
+    int_scale: float
+    #: PGM scale used, or None when no PGM was written.
+    pgm_scale: float | None
+    #: Photons on the noise image and pixels over 65535, or None and 0 without one.
+    noise_total: float | None
+    overloads: int
+
+    @classmethod
+    def _from(cls, d: dict[str, Any]) -> Written:
+        return cls(Stats(**d.pop("stats")), **d)
 
 
 @dataclass(frozen=True)
@@ -48,17 +71,44 @@ class Simulator:
     """
 
     def __init__(self, config: Config) -> None:
+        if config.detector.panels is not None:
+            raise _core.ConfigError("detector.panels: a multi-panel detector renders with nanobragg_rs.panels.MultiSimulator")
         self.config = config
         sf = config.crystal.structure_factors
         table = sf.table(config.crystal.default_F) if sf is not None else None
+        plain = config.to_dict()
         mask = config.detector.mask
         flat_mask = None
         if mask is not None:
-            flat_mask = np.ascontiguousarray(np.asarray(mask).reshape(-1) != 0, dtype=np.uint16)
-        self._sim = _core.Simulation(config.to_dict(), table, flat_mask)
+            import numpy as np
+
+            mask = np.asarray(mask)
+            if mask.ndim != 2:
+                raise _core.ConfigError(f"detector.mask: a mask has the image's shape (slow, fast), not {mask.shape}")
+            flat_mask = np.ascontiguousarray(mask.reshape(-1) != 0, dtype=np.uint16)
+        try:
+            self._sim = _core.Simulation(plain, table, flat_mask)
+        except _core.NanoBraggError:
+            if mask is None:
+                raise
+            # The core refuses a mask of the wrong size; say which shape it needs.
+            _mask_fits(mask, _core.Simulation(plain, table, None).shape)
+            raise
+        if mask is not None:
+            _mask_fits(mask, self._sim.shape)
         self._omega_sum: float | None = None
         #: The instruction-set path of the last render.
         self.isa: str | None = None
+
+    @classmethod
+    def _from_core(cls, sim: _core.Simulation, config: Config) -> Simulator:
+        """Wrap an already resolved core simulation (one panel of a multi-panel detector)."""
+        self = cls.__new__(cls)
+        self.config = config
+        self._sim = sim
+        self._omega_sum = None
+        self.isa = None
+        return self
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -82,8 +132,13 @@ class Simulator:
         threads: int | None = None,
         progress: Callable[[int], object] | None = None,
         isa: str | None = None,
+        backgrounds: Sequence[Background] = (),
     ) -> np.ndarray:
         """The float image in photons per pixel, shape (spixels, fpixels), float32.
+
+        ``backgrounds`` (:class:`Background`, e.g. water and air) add amorphous scattering
+        with the same geometry, sources, polarization, oversampling and window
+        (docs/nonbragg.md, "Backgrounds in a render").
 
         ``threads`` sets the number of threads (default: every core, or RAYON_NUM_THREADS);
         the image is the same bit for bit whatever the number. ``isa`` forces an
@@ -93,21 +148,57 @@ class Simulator:
         every 50 ms. Ctrl-C stops the render with KeyboardInterrupt.
         """
         image, self._omega_sum, self.isa = self._sim.render(threads, progress, isa)
+        if backgrounds:
+            from .background import add_backgrounds
+
+            add_backgrounds(self, image, backgrounds)
         return image
+
+    def render_to_files(
+        self,
+        files: FileOutputs,
+        *,
+        threads: int | None = None,
+        progress: Callable[[int], object] | None = None,
+        isa: str | None = None,
+    ) -> Written:
+        """Render and write nanoBragg's files straight from the image, which stays in the
+        compiled core (no numpy is needed): the raw float image, the SMV integer image, the
+        PGM preview and the SMV noise image that ``files`` names, all or nothing (inside
+        :func:`nanobragg_rs.io.atomic.outputs`, staged in that block's set)."""
+        from .io.atomic import active
+
+        d, self._omega_sum, self.isa = self._sim.render_to_files(files, threads, progress, isa, active())
+        return Written._from(d)
+
+    def write_files(self, image: np.ndarray, files: FileOutputs) -> Written:
+        """The files of ``render_to_files`` for an image this simulator rendered."""
+        import numpy as np
+
+        omega = self._omega_sum if self._omega_sum is not None else float("nan")
+        from .io.atomic import active
+
+        return Written._from(self._sim.write_files(np.ascontiguousarray(image, dtype=np.float32), omega, files, active()))
 
     def stats(self, image: np.ndarray) -> Stats:
         """Statistics of ``image`` as nanoBragg prints them (needs a render first for the
         solid angle)."""
+        import numpy as np
+
         omega = self._omega_sum if self._omega_sum is not None else float("nan")
         return Stats(**self._sim.stats(np.ascontiguousarray(image, dtype=np.float32), omega))
 
     def max_pixel(self, image: np.ndarray) -> tuple[float, float, float]:
         """max_I and the detector position (m, fast and slow) of its pixel, as nanoBragg finds
         them; faster than ``stats`` (which it is part of)."""
+        import numpy as np
+
         return self._sim.max_pixel(np.ascontiguousarray(image, dtype=np.float32))
 
     def noise(self, image: np.ndarray, seed: int) -> Noise:
         """Poisson noise for ``image`` drawn as nanoBragg draws it with ``-seed seed``."""
+        import numpy as np
+
         photons, total = self._sim.noise(np.ascontiguousarray(image, dtype=np.float32), seed)
         return Noise(photons, total)
 
@@ -115,6 +206,14 @@ class Simulator:
         """Value of one pixel and the TRACE lines of its intensity chain (docs/trace.md),
         computed on the same instruction-set path (and so the same bits) as ``render``."""
         return self._sim.trace(fpixel, spixel, isa)
+
+
+def _mask_fits(mask: np.ndarray, shape: tuple[int, int]) -> None:
+    if mask.shape != shape:
+        raise _core.ConfigError(
+            f"detector.mask: shape {mask.shape[0]} x {mask.shape[1]} is not the detector's "
+            f"(slow, fast) = {shape[0]} x {shape[1]}"
+        )
 
 
 def render(config: Config, *, threads: int | None = None) -> np.ndarray:

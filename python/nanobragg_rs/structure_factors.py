@@ -4,51 +4,85 @@ gemmi, :mod:`nanobragg_rs.reflections`) MTZ, SF-mmCIF and atomic models expanded
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from . import _core
 
+if TYPE_CHECKING:
+    import numpy as np
 
-@dataclass(eq=False)
+
 class StructureFactors:
     """Amplitudes F at Miller indices (h, k, l), in the P1 unit cell; no symmetry is applied.
 
     Either ``indices``/``amplitudes`` entries (grid points without an entry get the crystal's
     ``default_F``), or a dense grid read from an Fdump.bin cache (``from_fdump``), which keeps
-    the fill value it was written with, as nanoBragg does.
+    the fill value it was written with, as nanoBragg does. A table read from a text file stays
+    in the compiled core (no numpy) until ``indices`` or ``amplitudes`` is asked for.
     """
 
-    indices: np.ndarray | None = None
-    amplitudes: np.ndarray | None = None
-    source: str | None = None
-    #: The unit cell (a, b, c in Å; α, β, γ in degrees) and space group of the file the
-    #: amplitudes came from, where it says (MTZ, mmCIF, models); ``None`` for P1 text tables.
-    cell: tuple[float, float, float, float, float, float] | None = None
-    space_group: str | None = None
-    #: How :meth:`load` read ``source`` (its keyword arguments), so it can be read again.
-    read_options: dict[str, Any] | None = field(default=None, repr=False)
-    _grid: _core.HklTable | None = field(default=None, repr=False)
-    _tables: dict[float, _core.HklTable] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        if self._grid is None:
-            if self.indices is None or self.amplitudes is None:
+    def __init__(
+        self,
+        indices: np.ndarray | None = None,
+        amplitudes: np.ndarray | None = None,
+        source: str | None = None,
+        cell: tuple[float, float, float, float, float, float] | None = None,
+        space_group: str | None = None,
+        read_options: dict[str, Any] | None = None,
+        _grid: _core.HklTable | None = None,
+        _entries: _core.HklEntries | None = None,
+    ) -> None:
+        self.source = source
+        #: The unit cell (a, b, c in Å; α, β, γ in degrees) and space group of the file the
+        #: amplitudes came from, where it says (MTZ, mmCIF, models); ``None`` for P1 text tables.
+        self.cell = cell
+        self.space_group = space_group
+        #: How :meth:`load` read ``source`` (its keyword arguments), so it can be read again.
+        self.read_options = read_options
+        self._grid = _grid
+        self._entries = _entries
+        self._tables: dict[float, _core.HklTable] = {}
+        self._indices: np.ndarray | None = None
+        self._amplitudes: np.ndarray | None = None
+        if _grid is None and _entries is None:
+            if indices is None or amplitudes is None:
                 raise ValueError("give indices and amplitudes, or use StructureFactors.from_fdump")
-            self.indices = np.ascontiguousarray(self.indices, dtype=np.int32).reshape(-1, 3)
-            self.amplitudes = np.ascontiguousarray(self.amplitudes, dtype=np.float64).reshape(-1)
-            if len(self.indices) != len(self.amplitudes):
+            import numpy as np
+
+            self._indices = _miller_indices(indices)
+            self._amplitudes = np.ascontiguousarray(amplitudes, dtype=np.float64).reshape(-1)
+            bad = ~np.isfinite(self._amplitudes)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"amplitude {i} is {self._amplitudes[i]}: amplitudes must be finite numbers")
+            if len(self._indices) != len(self._amplitudes):
                 raise ValueError(
-                    f"{len(self.indices)} index triples but {len(self.amplitudes)} amplitudes"
+                    f"{len(self._indices)} index triples but {len(self._amplitudes)} amplitudes"
                 )
+
+    def __repr__(self) -> str:
+        return f"StructureFactors(source={self.source!r})"
+
+    def _arrays(self) -> None:
+        if self._indices is None and self._entries is not None:
+            self._indices, self._amplitudes = self._entries.arrays()
+
+    @property
+    def indices(self) -> np.ndarray | None:
+        """Miller indices, int32 (N, 3); None for an Fdump.bin grid."""
+        self._arrays()
+        return self._indices
+
+    @property
+    def amplitudes(self) -> np.ndarray | None:
+        """Amplitudes, float64 (N,); None for an Fdump.bin grid."""
+        self._arrays()
+        return self._amplitudes
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> StructureFactors:
         """Read an ``h k l F`` text file (blank lines and ``#`` comments are skipped)."""
-        indices, amplitudes = _core.read_hkl(os.fspath(path))
-        return cls(indices, amplitudes, source=os.fspath(path))
+        return cls(source=os.fspath(path), _entries=_core.HklEntries.read(os.fspath(path)))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **options: Any) -> StructureFactors:
@@ -116,12 +150,39 @@ class StructureFactors:
         if self._grid is not None:
             return self._grid
         if default_F not in self._tables:
-            assert self.indices is not None and self.amplitudes is not None
-            self._tables[default_F] = _core.HklTable.from_arrays(
-                self.indices, self.amplitudes, default_F
-            )
+            if self._entries is not None:
+                self._tables[default_F] = self._entries.table(default_F)
+            else:
+                assert self._indices is not None and self._amplitudes is not None
+                self._tables[default_F] = _core.HklTable.from_arrays(
+                    self._indices, self._amplitudes, default_F
+                )
         return self._tables[default_F]
 
     def write_fdump(self, path: str | os.PathLike[str], default_F: float) -> None:
         """Write the table as nanoBragg's Fdump.bin cache."""
-        self.table(default_F).write_fdump(os.fspath(path))
+        from .io.atomic import atomic_path
+
+        # Staged as any other output, so it joins a command's output set (all or nothing).
+        with atomic_path(path) as tmp:
+            self.table(default_F).write_fdump(tmp)
+
+
+def _miller_indices(indices: object) -> np.ndarray:
+    """(n, 3) int32 Miller indices; values that are not integers or do not fit are refused."""
+    import numpy as np
+
+    raw = np.asarray(indices)
+    if raw.size % 3:
+        raise ValueError(f"indices: {raw.size} values are not (h, k, l) triples")
+    if raw.dtype.kind not in "iub":
+        if raw.dtype.kind != "f":
+            raise ValueError(f"indices: integers expected, not {raw.dtype}")
+        whole = np.isfinite(raw) & (raw == np.round(raw))
+        if not whole.all():
+            i = int(np.argmax(~whole.reshape(-1)))
+            raise ValueError(f"indices: {raw.reshape(-1)[i]} is not an integer")
+    limit = np.iinfo(np.int32)
+    if raw.size and (raw.min() < limit.min or raw.max() > limit.max):
+        raise ValueError(f"indices: {raw.min() if raw.min() < limit.min else raw.max()} does not fit a 32-bit index")
+    return np.ascontiguousarray(raw, dtype=np.int32).reshape(-1, 3)

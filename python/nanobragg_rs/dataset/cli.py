@@ -5,191 +5,132 @@ See ``nanobragg dataset -h`` and docs/datasets.md.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
-from ..args import UsageError, parse_args
-from ..cli import run_reporting
+from ..args import DatasetOptions, Run, parse_args
+from ..errors import UsageError, print_help, run_reporting
 
-USAGE = """usage: nanobragg dataset [nanoBragg flags] -frames N -out NAME [options]
+def usage() -> str:
+    """``nanobragg dataset -h``: generated from the schema."""
+    from ..schema import help_text
+
+    return f"""usage: nanobragg dataset [nanoBragg flags] -frames N -out NAME [options]
 
 Renders N frames of the crystal and detector the nanoBragg flags describe:
   a rotation series (frame i at -phi PHI+i*OSC with the same -osc and -phisteps), or
   with -random_orientations SEED, frames at orientations drawn uniformly from (SEED, i).
+Every nanoBragg flag below means what it means for a single image, except: -seed S is the
+base of the per-frame noise seeds (default 1, not the clock), and -nonoise stores the float
+image rounded to whole photons. Flags that name single-image outputs are refused.
+Running the same command again after an interruption renders only the missing frames.
 
-options:
-  -frames N                  number of frames (required)
-  -out NAME                  output prefix, may include a folder (required)
-  -random_orientations SEED  random-orientation set instead of a rotation series
-  -N_range MIN MAX           random sets: cells per axis drawn per frame (integers)
-  -mosaic_range MIN MAX      random sets: mosaic spread drawn per frame (degrees)
-  -lambda_range MIN MAX      random sets: wavelength drawn per frame (Angstrom)
-  -format nxmx|smv|cbf       NAME_master.h5 + NAME_data_NNNNNN.h5 (default), or
-                             NAME_NNNNN.img, or NAME_NNNNN.cbf
-  -chunk K                   frames per task and per NXmx data file (default 10)
-  -float_images              nxmx: also store the noiseless float images
-  -labels csv|parquet        format of the label table NAME_labels.* (default csv)
-  -saturation COUNTS         nxmx/cbf: counts are clipped here (default 2147483647)
-  -engine local|dask         local: this process; dask: a Dask cluster (default: local,
-                             or dask when -scheduler or -workers is given)
-  -scheduler ADDRESS         use the Dask cluster at ADDRESS (e.g. tcp://host:8786)
-  -workers N                 dask without -scheduler: a LocalCluster of N workers
-  -overwrite                 replace an existing data set of the same NAME
-  -seed S                    base of the per-frame noise seeds (default 1)
-  -nonoise                   store the float image rounded to whole photons, no noise
-  -threads T                 render threads per frame
-  -noprogress                no progress bar
-
-Running the same command again after an interruption renders only the missing frames."""
-
-#: Flags of the dataset command and how many values each takes.
-FLAGS = {
-    "-frames": 1,
-    "-out": 1,
-    "-random_orientations": 1,
-    "-N_range": 2,
-    "-mosaic_range": 2,
-    "-lambda_range": 2,
-    "-format": 1,
-    "-chunk": 1,
-    "-float_images": 0,
-    "-labels": 1,
-    "-saturation": 1,
-    "-engine": 1,
-    "-scheduler": 1,
-    "-workers": 1,
-    "-overwrite": 0,
-}
-
-#: nanoBragg flags that name single-image outputs or rescale them: meaningless here.
-REJECTED = {
-    "-floatfile", "-floatimage", "-intfile", "-intimage", "-noisefile", "-noiseimage",
-    "-pgmfile", "-pgmimage", "-h5file", "-scale", "-pgmscale", "-printout",
-    "-printout_pixel", "-trace_pixel",
-}
-
-
-def _int(flag: str, token: str, minimum: int | None = None) -> int:
-    try:
-        x = float(token)
-    except ValueError:
-        raise UsageError(f"{flag}: '{token}' is not an integer") from None
-    if not math.isfinite(x) or x != int(x):
-        raise UsageError(f"{flag}: '{token}' is not an integer")
-    if minimum is not None and x < minimum:
-        raise UsageError(f"{flag}: must be at least {minimum}, not {int(x)}")
-    return int(x)
-
-
-def _float(flag: str, token: str) -> float:
-    try:
-        x = float(token)
-    except ValueError:
-        raise UsageError(f"{flag}: '{token}' is not a number") from None
-    if not math.isfinite(x):
-        raise UsageError(f"{flag}: '{token}' is not a finite number")
-    return x
-
-
-def split_tokens(tokens: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
-    """Separate the dataset flags (with their values) from the nanoBragg flags."""
-    ours: dict[str, list[str]] = {}
-    rest: list[str] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok in FLAGS:
-            n = FLAGS[tok]
-            vals = list(tokens[i + 1 : i + 1 + n])
-            if len(vals) < n:
-                raise UsageError(f"{tok}: needs {n} value{'s' if n > 1 else ''}")
-            ours[tok] = vals
-            i += 1 + n
-            continue
-        if tok in REJECTED:
-            raise UsageError(f"{tok}: not used by 'nanobragg dataset', which writes NAME_* files (see -out, -format)")
-        rest.append(tok)
-        i += 1
-    return ours, rest
-
-
-def _choice(flag: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise UsageError(f"{flag}: one of {', '.join(choices)}, not '{value}'")
-    return value
+{help_text("dataset")}"""
 
 
 def build(tokens: Sequence[str]) -> tuple[Any, str, dict[str, Any]]:
     """(plan, out, run options) for a dataset command line."""
-    from ..cli import prepare
+    return build_run(parse_args(tokens, command="dataset"))
+
+
+def build_run(run: Run) -> tuple[Any, str, dict[str, Any]]:
+    """(plan, out, run options) for a parsed dataset command line."""
+    from ..inputs import prepare
     from .plan import make_plan
 
-    ours, rest = split_tokens(tokens)
-    for required in ("-frames", "-out"):
-        if required not in ours:
+    ds = run.dataset
+    for required, value in (("-frames", ds.frames), ("-out", ds.out)):
+        if value is None:
             raise UsageError(f"{required}: required (see nanobragg dataset -h)")
-    frames = _int("-frames", ours["-frames"][0], minimum=1)
-    out = ours["-out"][0]
-    run = parse_args(rest)
+    assert ds.frames is not None and ds.out is not None
+    if ds.frames < 1:
+        raise UsageError(f"-frames: {ds.frames} frames: give at least 1")
+    if not os.path.basename(ds.out):
+        raise UsageError(f"-out: {ds.out!r} names no data set; give a file-name prefix such as run1 or data/run1")
+    require_packages(ds)
+    if run.detector_file is not None:
+        raise UsageError(f"{run.detector_file[0]}: multi-panel detectors are not yet supported by 'nanobragg dataset'")
     prepare(run)
-    orientation_seed = None
-    if "-random_orientations" in ours:
-        orientation_seed = _int("-random_orientations", ours["-random_orientations"][0])
     ranges: dict[str, Any] = {}
-    if "-N_range" in ours:
-        lo, hi = (_int("-N_range", v, minimum=1) for v in ours["-N_range"])
-        ranges["n_cells_range"] = (lo, hi)
-    if "-mosaic_range" in ours:
-        ranges["mosaic_range_deg"] = tuple(_float("-mosaic_range", v) for v in ours["-mosaic_range"])
-    if "-lambda_range" in ours:
-        ranges["wavelength_range_A"] = tuple(_float("-lambda_range", v) for v in ours["-lambda_range"])
-    if ranges and orientation_seed is None:
-        flag = {"n_cells_range": "-N_range", "mosaic_range_deg": "-mosaic_range", "wavelength_range_A": "-lambda_range"}
-        raise UsageError(f"{flag[next(iter(ranges))]}: per-frame ranges need -random_orientations SEED")
-    fmt = _choice("-format", ours.get("-format", ["nxmx"])[0], ("nxmx", "smv", "cbf"))
-    labels = _choice("-labels", ours.get("-labels", ["csv"])[0], ("csv", "parquet"))
-    if "-float_images" in ours and fmt != "nxmx":
+    for name, flag in (("n_cells_range", "-N_range"), ("mosaic_range_deg", "-mosaic_range"),
+                       ("wavelength_range_A", "-lambda_range")):
+        if getattr(ds, name) is not None:
+            if ds.random_orientations is None:
+                raise UsageError(f"{flag}: per-frame ranges need -random_orientations SEED")
+            ranges[name] = getattr(ds, name)
+    if ds.float_images and ds.format != "nxmx":
         raise UsageError("-float_images: only with -format nxmx")
     options: dict[str, Any] = {}
-    if "-chunk" in ours:
-        options["chunk"] = _int("-chunk", ours["-chunk"][0], minimum=1)
-    if "-saturation" in ours:
-        options["saturation"] = _int("-saturation", ours["-saturation"][0], minimum=1)
+    if ds.chunk is not None:
+        options["chunk"] = ds.chunk
+    if ds.saturation is not None:
+        options["saturation"] = ds.saturation
     plan = make_plan(
         run.config,
-        frames,
-        random_orientations=orientation_seed,
+        ds.frames,
+        random_orientations=ds.random_orientations,
         seed=run.output.seed if run.output.seed is not None else 1,
         noise=run.output.write_noise,
-        format=fmt,  # type: ignore[arg-type]
-        float_images="-float_images" in ours,
+        format=ds.format,  # type: ignore[arg-type]
+        float_images=ds.float_images,
         adc=run.output.adc,
-        labels=labels,  # type: ignore[arg-type]
+        labels=ds.labels,  # type: ignore[arg-type]
         mask_path=run.mask_file,
+        backgrounds=run.backgrounds,
         **ranges,
         **options,
     )
-    engine = ours.get("-engine", [None])[0]
-    if engine is not None:
-        _choice("-engine", engine, ("local", "dask"))
-    scheduler = ours.get("-scheduler", [None])[0]
-    workers = _int("-workers", ours["-workers"][0], minimum=1) if "-workers" in ours else None
+    engine, scheduler, workers = ds.engine, ds.scheduler, ds.workers
     if engine is None:
         engine = "dask" if scheduler or workers else "local"
     if engine == "local" and (scheduler or workers):
         raise UsageError(f"{'-scheduler' if scheduler else '-workers'}: needs -engine dask")
     if scheduler and workers:
         raise UsageError("-workers: sizes a LocalCluster; an existing cluster (-scheduler) has its own workers")
-    return plan, out, {
+    return plan, ds.out, {
         "engine": engine,
         "client": scheduler,
         "workers": workers,
         "threads": run.threads,
         "progress": run.progress,
-        "overwrite": "-overwrite" in ours,
+        "overwrite": ds.overwrite,
     }
+
+
+#: Optional packages and the pip install that brings each.
+PACKAGES = {
+    "h5py": "h5py",
+    "hdf5plugin": "hdf5plugin",
+    "fabio": "fabio",
+    "pyarrow": "pyarrow",
+    "distributed": "'dask[distributed]'",
+}
+
+
+def require_packages(ds: DatasetOptions) -> None:
+    """Check, before any work, that the packages this command needs are installed; a missing
+    one is a UsageError saying what to pip install."""
+    import importlib
+
+    fmt = ds.format
+    needed = {"nxmx": ["h5py", "hdf5plugin"], "cbf": ["fabio"]}.get(fmt, [])
+    if ds.labels == "parquet":
+        needed.append("pyarrow")
+    if ds.engine == "dask" or ds.scheduler is not None or ds.workers is not None:
+        needed.append("distributed")
+    missing = []
+    for name in needed:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        why = f"-format {fmt}" if set(missing) & {"h5py", "hdf5plugin", "fabio"} else "this command"
+        raise UsageError(
+            f"{why} needs {' and '.join(missing)}, not installed: "
+            f"pip install {' '.join(PACKAGES[m] for m in missing)} (or pip install 'nanobragg-rs[dataset]')"
+        )
 
 
 def _describe(plan: Any, out: str, engine: str) -> str:
@@ -210,10 +151,14 @@ def main(argv: Sequence[str]) -> int:
 
     tokens = list(argv)
     if not tokens or tokens[0] in ("-h", "-help", "--help"):
-        print(USAGE)
+        print_help(usage())
         return 0 if tokens else 2
+    parsed: list[Run] = []
+
     def body() -> None:
-        plan, out, options = build(tokens)
+        run = parse_args(tokens, command="dataset")
+        parsed.append(run)
+        plan, out, options = build_run(run)
         from .engines import render_dataset
 
         print(_describe(plan, out, options["engine"]))
@@ -229,4 +174,5 @@ def main(argv: Sequence[str]) -> int:
         body,
         also=(PlanError, RuntimeError),
         interrupted="interrupted; run the same command again to resume",
+        sources=lambda: parsed[0].sources() if parsed else None,
     )

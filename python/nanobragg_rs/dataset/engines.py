@@ -13,13 +13,15 @@ Running it again after an interruption renders only what is missing.
 from __future__ import annotations
 
 import datetime
+import itertools
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from .ledger import Ledger, dataset_lock, file_record, ledger_file
 from .plan import Plan, PlanError
 from .writers import (
     counts,
@@ -87,8 +89,9 @@ def render_chunk(
 
     ``threads`` is the number of render threads (default: on a Dask worker, the host's cores
     shared among its task slots; elsewhere every core). Returns {"chunk", "rendered": [frame
-    indices], "seconds"}. Safe to run twice, or on two workers at once: both write the same
-    bytes and a file is only ever replaced whole.
+    indices], "files": {file name: (size, SHA-256)} of the files written, "seconds"}. Safe to
+    run twice, or on two workers at once: both write the same bytes and a file is only ever
+    replaced whole.
     """
     from ..simulate import Simulator
 
@@ -98,21 +101,26 @@ def render_chunk(
     if threads is None:
         threads = _task_threads(host_slots)
 
+    backgrounds = p.background_objects()
+
     def render(index: int) -> tuple[Simulator, Any, Any]:
         sim = Simulator(p.frame_config(index))
-        image = sim.render(threads=threads)
+        image = sim.render(threads=threads, backgrounds=backgrounds)
         values = sim.noise(image, p.frame_settings(index)["noise_seed"]).photons if p.noise else image
         return sim, image, values
 
+    written: dict[str, tuple[int, str]] = {}
     if todo and p.format == "nxmx":
         frames = p.chunk_frames(chunk)
         shape = (int(p.base["shape"][0]), int(p.base["shape"][1]))
-        with nxmx_data_file(data_file(out, chunk), p, frames, shape) as put:
+        path = data_file(out, chunk)
+        with nxmx_data_file(path, p, frames, shape) as put:
             for k, index in enumerate(frames):
                 _, image, values = render(index)
                 put(k, counts(values, p.saturation), image)
                 if on_frame is not None:
                     on_frame(index)
+        written[os.path.basename(path)] = file_record(path)
     else:
         for index in todo:
             sim, _, values = render(index)
@@ -121,9 +129,10 @@ def render_chunk(
                 write_smv_frame(path, p, sim, values)
             else:
                 write_cbf_frame(path, p, sim, values)
+            written[os.path.basename(path)] = file_record(path)
             if on_frame is not None:
                 on_frame(index)
-    return {"chunk": chunk, "rendered": todo, "seconds": time.perf_counter() - t0}
+    return {"chunk": chunk, "rendered": todo, "files": written, "seconds": time.perf_counter() - t0}
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -164,13 +173,16 @@ class FrameProgress:
 # --- engines -------------------------------------------------------------------------------------
 
 
-def run_local(plan: Plan, out: str, chunks: list[int], threads: int | None, progress: FrameProgress) -> int:
+def run_local(
+    plan: Plan, out: str, chunks: Iterable[int], threads: int | None, progress: FrameProgress, ledger: Ledger
+) -> int:
     """Render the chunks one after another in this process (every core per render); returns
     the number of frames rendered."""
     d = plan.to_dict()
     rendered = 0
     for c in chunks:
         result = render_chunk(d, out, c, threads=threads or available_cores(), on_frame=lambda _: progress.advance())
+        ledger.record(result["files"])
         rendered += len(result["rendered"])
     return rendered
 
@@ -189,33 +201,41 @@ def _host_slots(client: Any) -> dict[str, int]:
     return slots
 
 
-def run_dask(plan: Plan, out: str, chunks: list[int], client: Any, threads: int | None, progress: FrameProgress) -> int:
-    """Submit one task per chunk to ``client`` (retried on failure) and wait for them all;
-    returns the number of frames rendered."""
+def run_dask(
+    plan: Plan, out: str, chunks: Iterable[int], client: Any, threads: int | None, progress: FrameProgress, ledger: Ledger
+) -> int:
+    """Submit one task per chunk to ``client`` (retried on failure), a bounded number at a
+    time (so a billion frames need no more memory than a few), and wait for them all; returns
+    the number of frames rendered."""
     from distributed import as_completed
 
     d = plan.to_dict()
     slots = _host_slots(client)
-    keys = [f"nanobragg-chunk-{plan.plan_id}-{c}" for c in chunks]
-    futures = client.map(
-        render_chunk,
-        [d] * len(chunks),
-        [out] * len(chunks),
-        chunks,
-        threads=threads,
-        host_slots=slots,
-        key=keys,
-        retries=RETRIES,
-        pure=False,
-    )
+    window = max(4, 2 * sum(slots.values()))
+    todo = iter(chunks)
+
+    def submit(c: int) -> Any:
+        return client.submit(
+            render_chunk, d, out, c, threads=threads, host_slots=slots,
+            key=f"nanobragg-chunk-{plan.plan_id}-{c}", retries=RETRIES, pure=False,
+        )  # fmt: skip
+
+    running = [submit(c) for c in itertools.islice(todo, window)]
+    waiting = as_completed(running)
     rendered = 0
     try:
-        for future in as_completed(futures):
+        for future in waiting:
             result = future.result()  # raises the task's error once its retries are spent
+            running.remove(future)
+            future.release()
+            ledger.record(result["files"])
             progress.advance(len(result["rendered"]))
             rendered += len(result["rendered"])
+            for c in itertools.islice(todo, 1):
+                running.append(submit(c))
+                waiting.add(running[-1])
     finally:
-        for future in futures:
+        for future in running:
             future.release()
     return rendered
 
@@ -234,7 +254,10 @@ def local_cluster(workers: int | None = None) -> tuple[Any, Any]:
         threads_per_worker=1,
         processes=True,
         dashboard_address=":0",
-        silence_logs=logging.ERROR,
+        # Workers losing their scheduler at Ctrl-C log errors; only what is worse is shown.
+        silence_logs=logging.CRITICAL,
+        # The workers leave Ctrl-C to this driver (see worker_setup.py).
+        preload=["nanobragg_rs.dataset.worker_setup"],
     )
     return cluster, Client(cluster)
 
@@ -307,29 +330,83 @@ def render_dataset(
     different data set of the same name.
     """
     p = plan if isinstance(plan, Plan) else Plan.from_dict(plan)
-    out = os.path.abspath(os.fspath(out))
-    os.makedirs(os.path.dirname(out), exist_ok=True)
+    name = os.fspath(out)
+    if not os.path.basename(name):
+        raise PlanError(f"out: {name!r} names no data set; give a file-name prefix such as 'run1' or 'data/run1'")
+    out = os.path.abspath(name)
     say = log or (lambda _msg: None)
     engine = engine or "dask"
     if engine not in ("local", "dask"):
         raise PlanError(f"engine: local or dask, not {engine!r}")
-    t0 = time.perf_counter()
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with dataset_lock(out):
+        return _render_locked(p, out, client, engine, workers, threads, progress, overwrite, say)
 
+
+def _verified_files(plan: Plan, out: str, ledger: Ledger, say: Callable[[str], object]) -> set[str]:
+    """Base names of the frame files on disk that the ledger vouches for; files damaged or
+    cut short since they were written (or never noted) are removed, to be rendered again."""
+    folder = os.path.dirname(out)
+    whole: set[str] = set()
+    for path in existing_files(out):
+        entry = os.path.basename(path)
+        if _frame_file_number(plan, out, entry) is None:
+            continue
+        problem = ledger.check(path)
+        if problem is None:
+            whole.add(entry)
+            continue
+        if entry in ledger.records:
+            say(f"{entry}: damaged ({problem}); rendering it again")
+        os.unlink(os.path.join(folder, entry))
+    return whole
+
+
+def _frame_file_number(plan: Plan, out: str, entry: str) -> int | None:
+    """The number in a frame file's name (a data file's for NXmx), or None if it is not one."""
+    suffix = ".h5" if plan.format == "nxmx" else (".img" if plan.format == "smv" else ".cbf")
+    stem = os.path.basename(out) + ("_data_" if plan.format == "nxmx" else "_")
+    digits = entry[len(stem) : -len(suffix)]
+    return int(digits) if entry.startswith(stem) and entry.endswith(suffix) and digits.isdigit() else None
+
+
+def _chunk_files(plan: Plan, out: str, chunk: int) -> Iterator[str]:
+    if plan.format == "nxmx":
+        yield os.path.basename(data_file(out, chunk))
+    else:
+        for i in plan.chunk_frames(chunk):
+            yield os.path.basename(file_of_frame(plan, out, i))
+
+
+def _frames_done(plan: Plan, out: str, whole: set[str]) -> int:
+    numbers = (_frame_file_number(plan, out, n) for n in whole)
+    if plan.format == "nxmx":
+        return sum(len(plan.chunk_frames(k - 1)) for k in numbers if k is not None and 1 <= k <= plan.n_chunks)
+    return sum(1 for k in numbers if k is not None and 1 <= k <= plan.frames)
+
+
+def _render_locked(
+    p: Plan, out: str, client: Any, engine: str, workers: int | None, threads: int | None,
+    progress: bool, overwrite: bool, say: Callable[[str], object],
+) -> DatasetResult:  # fmt: skip
+    t0 = time.perf_counter()
     created = _check_or_write_plan(p, out, overwrite)
     remove_temporaries(out)
-    todo = {c: missing_frames(p, out, c) for c in range(p.n_chunks)}
-    chunks = [c for c, frames in todo.items() if frames]
-    pending = sum(len(frames) for frames in todo.values())
-    done = p.frames - pending
+    ledger = Ledger(out)
+    whole = _verified_files(p, out, ledger, say)
+    done = _frames_done(p, out, whole)
+    pending = p.frames - done
     if done:
         say(f"{done} of {p.frames} frames already written; rendering the other {pending}")
+    # Chunks to render, found as they are needed: a billion frames start at once.
+    chunks = (c for c in range(p.n_chunks) if not all(n in whole for n in _chunk_files(p, out, c)))
 
-    bar = FrameProgress(p.frames, done, enabled=progress and bool(chunks))
+    bar = FrameProgress(p.frames, done, enabled=progress and pending > 0)
     rendered = 0
     try:
-        if chunks and engine == "local":
-            rendered = run_local(p, out, chunks, threads, bar)
-        elif chunks:
+        if pending and engine == "local":
+            rendered = run_local(p, out, chunks, threads, bar, ledger)
+        elif pending:
             own = None
             if client is None:
                 own, client = local_cluster(workers)
@@ -339,7 +416,7 @@ def render_dataset(
                 client = Client(client)
                 own = client  # a client we opened, to close
             try:
-                rendered = run_dask(p, out, chunks, client, threads, bar)
+                rendered = run_dask(p, out, chunks, client, threads, bar, ledger)
             finally:
                 if own is not None:
                     client.close()
@@ -349,9 +426,10 @@ def render_dataset(
         bar.close()
         remove_temporaries(out)
 
-    missing = [i for c in range(p.n_chunks) for i in missing_frames(p, out, c)]
-    if missing:
-        raise RuntimeError(f"{len(missing)} frames were not written (first: frame {missing[0] + 1})")
+    missing = next((c for c in range(p.n_chunks) if not all(n in ledger.records for n in _chunk_files(p, out, c))), None)
+    if missing is not None:
+        raise RuntimeError(f"frames were not written (first: chunk {missing + 1})")
+    ledger.rewrite(n for c in range(p.n_chunks) for n in _chunk_files(p, out, c))
     write_labels(labels_file(out, p.labels), p.labels, label_rows(p, out))
     if p.format == "nxmx":
         from ..simulate import Simulator

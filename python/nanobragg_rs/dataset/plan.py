@@ -26,6 +26,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -150,6 +151,9 @@ class Plan:
     #: NXmx and CBF: counts are clipped to this value, written as saturation_value.
     saturation: int = DEFAULT_SATURATION
     labels: Literal["csv", "parquet"] = "csv"
+    #: Amorphous backgrounds added to every frame: ``Background`` fields (table files by
+    #: absolute path), see nanobragg_rs.background.
+    backgrounds: list[dict[str, Any]] = field(default_factory=list)
     #: Resolved from the base configuration by make_plan: phi_deg, osc_deg, wavelength_A,
     #: reciprocal (a*, b*, c* as columns, lab frame, 1/Å, row-major), cell, n_cells,
     #: mosaic_spread_deg, mosaic_seed, shape.
@@ -203,6 +207,12 @@ class Plan:
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+    def background_objects(self) -> list[Any]:
+        """The plan's backgrounds as :class:`~nanobragg_rs.background.Background` objects."""
+        from ..background import Background
+
+        return [Background(**b) for b in self.backgrounds]
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -303,7 +313,7 @@ class Plan:
         if structure_factors and self.structure_factors is not None:
             cfg.crystal.structure_factors = load_structure_factors(self.structure_factors)
         if self.mask is not None:
-            cfg.detector.mask = load_mask(self.mask)
+            cfg.detector.mask = load_mask(self.mask).reshape(self.base["shape"])
         return cfg
 
     def label_row(self, index: int, file: str) -> dict[str, Any]:
@@ -397,6 +407,7 @@ def make_plan(
     saturation: int = DEFAULT_SATURATION,
     labels: Literal["csv", "parquet"] = "csv",
     mask_path: str | None = None,
+    backgrounds: Sequence[Any] = (),
 ) -> Plan:
     """A plan for ``frames`` frames of ``config``: a rotation series (frame i at
     ``phi + i*osc``), or, with ``random_orientations=SEED``, frames at random orientations.
@@ -461,5 +472,14 @@ def make_plan(
         adc=adc,
         saturation=saturation,
         labels=labels,
+        backgrounds=[_background_spec(b) for b in backgrounds],
         base=base,
     )
+
+
+def _background_spec(bg: Any) -> dict[str, Any]:
+    """A background as plain data, a table file by absolute path (workers read it)."""
+    spec = dataclasses.asdict(bg)
+    if os.path.isfile(spec["material"]):
+        spec["material"] = os.path.abspath(spec["material"])
+    return spec

@@ -9,6 +9,8 @@ uninterrupted one.
 Layout for ``-out NAME``::
 
     NAME_plan.json          the plan (written first; a re-run must match it)
+    NAME_ledger.tsv         size and SHA-256 of each finished frame file (see ledger.py)
+    NAME.lock               held while a driver runs (see ledger.py)
     NAME_data_000001.h5     nxmx: frames 1..chunk as /entry/data/data (n, s, f) uint32,
     NAME_data_000002.h5           bitshuffle/LZ4, and /entry/data/noiseless float32 if asked
     NAME_master.h5          nxmx: geometry, beam, scan, labels, links to the data (last)
@@ -26,8 +28,6 @@ import io
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +73,7 @@ def file_of_frame(plan: Plan, out: str, index: int) -> str:
 
 def output_files(plan: Plan, out: str) -> list[str]:
     """Every file a complete run writes, in a fixed order."""
-    files = [plan_file(out)]
+    files = [plan_file(out), f"{out}_ledger.tsv"]
     if plan.format == "nxmx":
         files += [data_file(out, c) for c in range(plan.n_chunks)]
         files.append(master_file(out))
@@ -83,17 +83,12 @@ def output_files(plan: Plan, out: str) -> list[str]:
     return files
 
 
-_OURS = re.compile(r"_(plan\.json|master\.h5|data_\d{6,}\.h5|\d{5,}\.(img|cbf)|labels\.(csv|parquet))")
-#: Temporary folders of the CBF writer are named after the data set plus this.
-_CBF_TMP = "_cbf"
+_OURS = re.compile(r"_(plan\.json|ledger\.tsv|master\.h5|data_\d{6,}\.h5|\d{5,}\.(img|cbf)|labels\.(csv|parquet))")
 
 
-def _named(entry: str, name: str, extra: str = "") -> bool:
-    """Whether ``entry`` is a file name data set ``name`` writes (or ``name + extra``)."""
-    if not entry.startswith(name + "_"):
-        return False
-    rest = entry[len(name) :]
-    return bool(_OURS.fullmatch(rest)) or (bool(extra) and rest == extra)
+def _named(entry: str, name: str) -> bool:
+    """Whether ``entry`` is a file name data set ``name`` writes."""
+    return entry.startswith(name + "_") and bool(_OURS.fullmatch(entry[len(name) :]))
 
 
 def existing_files(out: str) -> list[str]:
@@ -107,25 +102,29 @@ def existing_files(out: str) -> list[str]:
     return sorted(found)
 
 
+def _temporary_is_ours(entry: str, name: str) -> bool:
+    """Whether ``entry`` is a temporary (see io/atomic.py) of a file of data set ``name``."""
+    keep = atomic.temporary_of(entry)
+    if keep is None:
+        return False
+    if _named(keep, name):
+        return True
+    # A name too long to keep whole was cut and marked "~HASH": compare what is left.
+    cut = re.fullmatch(r"(.*)~[0-9a-f]{8}", keep)
+    return cut is not None and (cut.group(1).startswith(name + "_") or (name + "_").startswith(cut.group(1)))
+
+
 def remove_temporaries(out: str) -> int:
-    """Remove temporary files and folders left by interrupted writes of data set ``out``
-    (``.FINALNAME.XXXXXXXX.tmp``, as ``atomic_path`` and the CBF writer name them)."""
+    """Remove temporary files left in ``out``'s folder by interrupted writes of data set
+    ``out`` (a driver holding the data set's lock is the only one writing them)."""
     folder, name = os.path.split(out)
     removed = 0
     with contextlib.suppress(FileNotFoundError):
         for entry in os.listdir(folder or "."):
-            if not (entry.startswith(".") and entry.endswith(".tmp")):
-                continue
-            final = entry[1 : -len(".tmp")].rsplit(".", 1)[0]
-            if not _named(final, name, _CBF_TMP):
-                continue
-            path = os.path.join(folder, entry)
-            with contextlib.suppress(FileNotFoundError):
-                if os.path.isdir(path):
-                    shutil.rmtree(path)
-                else:
-                    os.unlink(path)
-                removed += 1
+            if _temporary_is_ours(entry, name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, entry))
+                    removed += 1
     return removed
 
 
@@ -171,38 +170,37 @@ def nxmx_data_file(
     path: str, plan: Plan, frames: Sequence[int], shape: tuple[int, int]
 ) -> Iterator[Callable[[int, np.ndarray, np.ndarray], None]]:
     """Open the data file of ``frames`` (consecutive) under a temporary name; yields
-    ``put(k, counts, float_image)`` to store the k-th frame; renamed when the block ends."""
-    h5py = _h5()
+    ``put(k, counts, float_image)`` to store the k-th frame; written when the block ends."""
+    _h5()  # h5py, with the bitshuffle filter registered
     s, f = shape
     n = len(frames)
-    with atomic.atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["NX_class"] = _b("NXroot")
-            h5.attrs["creator"] = _b("nanobragg-rs dataset")
-            h5.attrs["nanobragg_plan_id"] = _b(plan.plan_id)
-            entry = h5.create_group("entry")
-            entry.attrs["NX_class"] = _b("NXentry")
-            group = entry.create_group("data")
-            group.attrs["NX_class"] = _b("NXdata")
-            group.attrs["signal"] = _b("data")
-            data = group.create_dataset("data", shape=(n, s, f), dtype=np.uint32, chunks=(1, s, f), **_bitshuffle())
-            data.attrs["image_nr_low"] = np.int32(frames[0] + 1)
-            data.attrs["image_nr_high"] = np.int32(frames[-1] + 1)
-            data.attrs["units"] = _b("counts")
-            noiseless = None
-            if plan.float_images:
-                noiseless = group.create_dataset(
-                    "noiseless", shape=(n, s, f), dtype=np.float32, chunks=(1, s, f), **_bitshuffle()
-                )
-                noiseless.attrs["units"] = _b("counts")
-                noiseless.attrs["long_name"] = _b("expected photons per pixel (float image, no noise)")
+    with atomic.hdf5_output(path) as h5:
+        h5.attrs["NX_class"] = _b("NXroot")
+        h5.attrs["creator"] = _b("nanobragg-rs dataset")
+        h5.attrs["nanobragg_plan_id"] = _b(plan.plan_id)
+        entry = h5.create_group("entry")
+        entry.attrs["NX_class"] = _b("NXentry")
+        group = entry.create_group("data")
+        group.attrs["NX_class"] = _b("NXdata")
+        group.attrs["signal"] = _b("data")
+        data = group.create_dataset("data", shape=(n, s, f), dtype=np.uint32, chunks=(1, s, f), **_bitshuffle())
+        data.attrs["image_nr_low"] = np.int32(frames[0] + 1)
+        data.attrs["image_nr_high"] = np.int32(frames[-1] + 1)
+        data.attrs["units"] = _b("counts")
+        noiseless = None
+        if plan.float_images:
+            noiseless = group.create_dataset(
+                "noiseless", shape=(n, s, f), dtype=np.float32, chunks=(1, s, f), **_bitshuffle()
+            )
+            noiseless.attrs["units"] = _b("counts")
+            noiseless.attrs["long_name"] = _b("expected photons per pixel (float image, no noise)")
 
-            def put(k: int, frame_counts: np.ndarray, image: np.ndarray) -> None:
-                data[k] = frame_counts
-                if noiseless is not None:
-                    noiseless[k] = image
+        def put(k: int, frame_counts: np.ndarray, image: np.ndarray) -> None:
+            data[k] = frame_counts
+            if noiseless is not None:
+                noiseless[k] = image
 
-            yield put
+        yield put
 
 
 # --- SMV and CBF frames ------------------------------------------------------------------------
@@ -215,66 +213,11 @@ def write_smv_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray) -
     smv.write_smv(path, rows, sim.setup.header.as_dict())
 
 
-def pilatus_header(plan: Plan, sim: Simulator) -> str:
-    """The '# ...' lines of a Pilatus-style miniCBF header for one frame."""
-    from ..io.nexus import _beam_hit, _in_plane
-
-    setup = sim.setup
-    geo = sim.panel.geometry
-    px = geo.pixel_size
-    fdet, sdet = np.asarray(geo.fdet, float), np.asarray(geo.sdet, float)
-    pix0 = np.asarray(geo.pix0, float)
-    hit = _beam_hit(pix0, fdet, sdet, np.asarray(geo.beam, float))
-    if hit is not None:
-        bx, by = _in_plane(hit - pix0, fdet * px, sdet * px)
-        distance = float(np.linalg.norm(hit))
-    else:
-        bx = by = float("nan")
-        distance = geo.close_distance
-    phi = setup.sampling.phi
-    start = float(np.degrees(phi.phi0))
-    osc = float(np.degrees(phi.osc))
-    exposure = float(sim.config.beam.exposure_s)
-    lines = [
-        "Detector: nanobragg-rs simulated detector, S/N 0",
-        f"Pixel_size {px:.6g} m x {px:.6g} m",
-        f"Silicon sensor, thickness {setup.sampling.thickness.thickness:.6f} m",
-        f"Exposure_time {exposure:.7g} s",
-        f"Exposure_period {exposure:.7g} s",
-        f"Count_cutoff {plan.saturation} counts",
-        f"Wavelength {setup.beam.wavelength_m * 1e10:.6f} A",
-        f"Detector_distance {distance:.6f} m",
-        f"Beam_xy ({bx:.2f}, {by:.2f}) pixels",
-        f"Start_angle {start:.6f} deg.",
-        f"Angle_increment {osc:.6f} deg.",
-        f"Phi {start:.6f} deg.",
-    ]
-    return "\r\n".join("# " + line for line in lines)
-
-
 def write_cbf_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray) -> None:
-    """A Pilatus-style miniCBF (int32 counts, byte-offset compression) through fabio.
+    """A Pilatus-style miniCBF of the frame's counts, clipped to the plan's saturation."""
+    from ..io import cbf
 
-    fabio names the CIF data block after the file it writes, so the file is written under its
-    final name inside a temporary folder beside it, then moved into place."""
-    import fabio.cbfimage  # type: ignore[import-untyped]
-
-    data = counts(values, plan.saturation).astype(np.int32)
-    header = {
-        "_array_data.header_convention": "PILATUS_1.2",
-        "_array_data.header_contents": pilatus_header(plan, sim),
-    }
-    image = fabio.cbfimage.CbfImage(data=data, header=header)
-    folder, name = os.path.split(os.path.abspath(path))
-    stem = name.rsplit("_", 1)[0]
-    tmpdir = tempfile.mkdtemp(prefix=f".{stem}{_CBF_TMP}.", suffix=".tmp", dir=folder)
-    try:
-        inner = os.path.join(tmpdir, name)
-        image.write(inner)
-        os.chmod(inner, 0o666 & ~atomic._UMASK)
-        os.replace(inner, path)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    cbf.write_cbf(path, counts(values, plan.saturation).astype(np.int32), cbf.pilatus_header(sim, plan.saturation))
 
 
 # --- labels ----------------------------------------------------------------------------------
@@ -323,55 +266,54 @@ def write_master(path: str, plan: Plan, out: str, sim: Simulator, created: datet
         if plan.kind == "rotation"
         else f"nanoBragg frames at random orientations, {plan.frames} frames"
     )
-    with atomic.atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            entry = nexus.write_entry(h5, os.path.basename(path), title, created, end)
-            data = entry.create_group("data")
-            data.attrs["NX_class"] = _b("NXdata")
-            data.attrs["signal"] = _b("data")
-            signals = [("data", np.uint32)] + ([("noiseless", np.float32)] if plan.float_images else [])
-            for name, dtype in signals:
-                layout = h5py.VirtualLayout(shape=(plan.frames, s, f), dtype=dtype)
-                for c in range(plan.n_chunks):
-                    frames = plan.chunk_frames(c)
-                    target = os.path.basename(data_file(out, c))
-                    data[f"{name}_{c + 1:06d}"] = h5py.ExternalLink(target, f"/entry/data/{name}")
-                    source = h5py.VirtualSource(target, f"/entry/data/{name}", shape=(len(frames), s, f), dtype=dtype)
-                    layout[frames.start : frames.stop] = source
-                vds = data.create_virtual_dataset(name, layout, fillvalue=0)
-                vds.attrs["units"] = _b("counts")
-            wavelengths = [r["wavelength_A"] for r in rows] if plan.wavelength_range_A is not None else None
-            detector = nexus.write_instrument(entry, sim, wavelengths_A=wavelengths, saturation_value=plan.saturation)
-            detector["data"] = h5py.SoftLink("/entry/data/data")
-            nexus.write_sample(
-                entry, sim, phi_starts_deg=[r["phi_deg"] for r in rows], osc_deg=float(plan.base["osc_deg"])
+    with atomic.hdf5_output(path) as h5:
+        entry = nexus.write_entry(h5, os.path.basename(path), title, created, end)
+        data = entry.create_group("data")
+        data.attrs["NX_class"] = _b("NXdata")
+        data.attrs["signal"] = _b("data")
+        signals = [("data", np.uint32)] + ([("noiseless", np.float32)] if plan.float_images else [])
+        for name, dtype in signals:
+            # Built through the low-level API to switch off its time stamps (h5py's VirtualLayout
+            # keeps HDF5's default, so a resumed run's master would differ in them).
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_obj_track_times(False)
+            dcpl.set_fill_value(np.zeros(1, dtype=dtype))
+            space = h5py.h5s.create_simple((plan.frames, s, f))
+            for c in range(plan.n_chunks):
+                frames = plan.chunk_frames(c)
+                target = os.path.basename(data_file(out, c))
+                data[f"{name}_{c + 1:06d}"] = h5py.ExternalLink(target, f"/entry/data/{name}")
+                space.select_hyperslab((frames.start, 0, 0), (len(frames), s, f))
+                source = h5py.h5s.create_simple((len(frames), s, f))
+                dcpl.set_virtual(space, target.encode(), f"/entry/data/{name}".encode(), source)
+            tid = h5py.h5t.py_create(np.dtype(dtype), logical=1)
+            vds = h5py.Dataset(
+                h5py.h5d.create(data.id, name.encode(), tid, h5py.h5s.create_simple((plan.frames, s, f)), dcpl=dcpl)
             )
-            _write_ub(entry, sim, rows)
-            nexus.write_source(entry)
-            notes = entry.create_group("nanobragg")
-            notes.attrs["NX_class"] = _b("NXcollection")
-            notes.create_dataset("plan", data=_b(plan.to_json()))
-            notes.create_dataset("plan_id", data=_b(plan.plan_id))
-            labels = notes.create_group("labels")
-            labels.attrs["NX_class"] = _b("NXcollection")
-            labels.attrs["long_name"] = _b("one row per frame; see docs/datasets.md for the columns")
-            for column in LABEL_COLUMNS:
-                values = [r[column] for r in rows]
-                if column == "file":
-                    labels.create_dataset(column, data=np.array([v.encode() for v in values]))
-                else:
-                    labels.create_dataset(column, data=np.asarray(values))
-
-
-def _write_ub(entry: Any, sim: Simulator, rows: list[dict[str, Any]]) -> None:
-    """NXsample/ub_matrix: each frame's reciprocal vectors a*, b*, c* as columns (1/Å, no
-    2π), at phi = 0, in the McStas frame."""
-    from ..io.nexus import lab_to_mcstas
-
-    R = lab_to_mcstas(sim.panel.geometry)
-    ub = np.array([R @ np.array([[r[f"A{i}{j}"] for j in (1, 2, 3)] for i in (1, 2, 3)]) for r in rows])
-    ds = entry["sample"].create_dataset("ub_matrix", data=ub)
-    ds.attrs["units"] = _b("1/angstrom")
+            vds.attrs["units"] = _b("counts")
+        wavelengths = [r["wavelength_A"] for r in rows] if plan.wavelength_range_A is not None else None
+        detector = nexus.write_instrument(entry, sim, wavelengths_A=wavelengths, saturation_value=plan.saturation)
+        detector["data"] = h5py.SoftLink("/entry/data/data")
+        nexus.write_sample(
+            entry, sim, phi_starts_deg=[r["phi_deg"] for r in rows], osc_deg=float(plan.base["osc_deg"])
+        )
+        nexus.write_ub_matrix(
+            entry, sim, [np.array([[r[f"A{i}{j}"] for j in (1, 2, 3)] for i in (1, 2, 3)]) for r in rows]
+        )
+        nexus.write_source(entry)
+        notes = entry.create_group("nanobragg")
+        notes.attrs["NX_class"] = _b("NXcollection")
+        notes.create_dataset("plan", data=_b(plan.to_json()))
+        notes.create_dataset("plan_id", data=_b(plan.plan_id))
+        labels = notes.create_group("labels")
+        labels.attrs["NX_class"] = _b("NXcollection")
+        labels.attrs["long_name"] = _b("one row per frame; see docs/datasets.md for the columns")
+        for column in LABEL_COLUMNS:
+            values = [r[column] for r in rows]
+            if column == "file":
+                labels.create_dataset(column, data=np.array([v.encode() for v in values]))
+            else:
+                labels.create_dataset(column, data=np.asarray(values))
 
 
 # --- the plan file -----------------------------------------------------------------------------

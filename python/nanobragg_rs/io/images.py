@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .. import _core
 from . import atomic
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Rows converted at a time.
 BLOCK_ROWS = 256
@@ -26,6 +28,8 @@ Roi = tuple[int, int, int, int]
 def roi_mask(shape: tuple[int, int], roi: Roi, rows: slice | None = None) -> np.ndarray:
     """True inside the inclusive window (fast min, fast max, slow min, slow max), for all rows
     or for the block `rows`."""
+    import numpy as np
+
     rows = rows or slice(0, shape[0])
     inside = np.zeros((rows.stop - rows.start, shape[1]), dtype=bool)
     x0, x1, y0, y1 = roi
@@ -39,6 +43,8 @@ def _blocks(shape: tuple[int, ...]) -> Iterator[slice]:
 
 
 def _f32(image: np.ndarray, rows: slice) -> np.ndarray:
+    import numpy as np
+
     return np.ascontiguousarray(image[rows], dtype=np.float32)
 
 
@@ -74,22 +80,30 @@ def pgm_rows(image: np.ndarray, scale: float, roi: Roi) -> Iterator[np.ndarray]:
 
 def int_image(image: np.ndarray, scale: float, adc: float, roi: Roi) -> np.ndarray:
     """The whole integer image (see `int_rows`)."""
+    import numpy as np
+
     return np.concatenate(list(int_rows(image, scale, adc, roi)))
 
 
 def noise_counts(photons: np.ndarray, adc: float, roi: Roi) -> tuple[np.ndarray, int]:
     """The whole noise image and its overload count (see `noise_rows`)."""
+    import numpy as np
+
     blocks = list(noise_rows(photons, adc, roi))
     return np.concatenate([b for b, _ in blocks]), sum(o for _, o in blocks)
 
 
 def pgm_bytes(image: np.ndarray, scale: float, roi: Roi) -> np.ndarray:
     """The whole PGM preview (see `pgm_rows`)."""
+    import numpy as np
+
     return np.concatenate(list(pgm_rows(image, scale, roi)))
 
 
 def write_blocks(path: str | os.PathLike[str], head: bytes, blocks: Iterable[np.ndarray]) -> None:
     """Write ``head`` then the blocks' bytes, atomically, without copying the blocks."""
+    import numpy as np
+
     with atomic.atomic_open(path) as f:
         f.write(head)
         for block in blocks:
@@ -98,12 +112,16 @@ def write_blocks(path: str | os.PathLike[str], head: bytes, blocks: Iterable[np.
 
 def write_float(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """Raw little-endian float32, fast index fastest, no header."""
+    import numpy as np
+
     write_blocks(path, b"", [np.ascontiguousarray(image, dtype="<f4")])
 
 
 def write_pgm(path: str | os.PathLike[str], pixels: np.ndarray | Iterable[np.ndarray], scale: float, shape: tuple[int, int] | None = None) -> None:
     """Binary PGM (P5) with nanoBragg's comment line; `pixels` is the image or its row blocks
     (then `shape` is needed)."""
+    import numpy as np
+
     blocks = [pixels] if isinstance(pixels, np.ndarray) else pixels
     h, w = shape if shape is not None else pixels.shape  # type: ignore[union-attr]
     head = f"P5\n{w} {h}\n# pixels scaled by {scale:g}\n255\n".encode("ascii")
@@ -112,6 +130,8 @@ def write_pgm(path: str | os.PathLike[str], pixels: np.ndarray | Iterable[np.nda
 
 def read_float(path: str | os.PathLike[str], shape: tuple[int, int]) -> np.ndarray:
     """Read a raw float32 image of the given (spixels, fpixels) shape."""
+    import numpy as np
+
     data = np.fromfile(os.fspath(path), dtype="<f4")
     if data.size != shape[0] * shape[1]:
         raise ValueError(f"{os.fspath(path)}: {data.size} floats, expected {shape[0]}x{shape[1]}")

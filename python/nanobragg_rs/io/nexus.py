@@ -69,7 +69,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import write_hdf5
+from .geometry import beam_hit, in_plane, lab_to_mcstas, unit_vector
 
 try:
     import h5py  # type: ignore[import-untyped]
@@ -81,8 +82,11 @@ if TYPE_CHECKING:
     from ..simulate import Simulator
 
 __all__ = [
+    "beam_hit",
+    "in_plane",
     "lab_to_mcstas",
     "write_nxmx",
+    "write_ub_matrix",
     "write_entry",
     "write_instrument",
     "write_sample",
@@ -100,51 +104,6 @@ DET_Z = DETECTOR + "/transformations/det_z"
 SAMPLE_PHI = "/entry/sample/transformations/phi"
 
 _M_TO_MM = 1000.0
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
-
-
-def _perpendicular_part(v: Sequence[float], axis: np.ndarray) -> np.ndarray:
-    u = np.asarray(v, dtype=np.float64)
-    return u - np.dot(u, axis) * axis
-
-
-class LabAxes(Protocol):
-    """The lab directions the McStas frame is built from (a panel's ``Geometry`` has them)."""
-
-    @property
-    def beam(self) -> Sequence[float]: ...
-    @property
-    def polar(self) -> Sequence[float]: ...
-    @property
-    def sdet(self) -> Sequence[float]: ...
-
-
-def lab_to_mcstas(geometry: LabAxes) -> np.ndarray:
-    """The rotation taking nanoBragg lab vectors to McStas (3x3, rows = McStas x, y, z in lab
-    coordinates): ``v_mcstas = R @ v_lab``, ``v_lab = R.T @ v_mcstas``.
-
-    ``geometry`` is a panel's geometry, ``Simulator.panel.geometry``; see the module docstring
-    for the choice.
-    """
-    z = _unit(np.asarray(geometry.beam, dtype=np.float64))
-    # nanoBragg's polarization factor uses the E-vector projected perpendicular to the beam,
-    # however short that projection is (a custom beam a fraction of a degree off the default
-    # E-vector still has one), so the frame follows the same projection.
-    e_vector = _perpendicular_part(geometry.polar, z)
-    if np.linalg.norm(e_vector) > 1e-12:
-        x = -_unit(e_vector)
-        return np.array([x, np.cross(z, x), z])
-    # Exactly along the beam, the E-vector defines nothing: take "up" from the detector
-    # instead (its slow axis points down on an image shown with pixel (0, 0) top left), and
-    # failing that any lab axis off the beam.
-    up = -_perpendicular_part(geometry.sdet, z)
-    if np.linalg.norm(up) < 1e-12:
-        up = _perpendicular_part(np.eye(3)[int(np.argmin(np.abs(z)))], z)
-    y = _unit(up)
-    return np.array([np.cross(y, z), y, z])
 
 
 def _s(text: str) -> np.bytes_:
@@ -196,12 +155,14 @@ def _timestamp(t: datetime.datetime) -> str:
     return t.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _image_dataset(group: h5py.Group, name: str, image: np.ndarray, description: str) -> h5py.Dataset:
+def _image_dataset(
+    group: h5py.Group, name: str, image: np.ndarray, description: str, dtype: type = np.float32
+) -> h5py.Dataset:
     s, f = image.shape
     rows = max(1, min(s, (1 << 20) // (4 * f)))  # chunks of about 1 MiB
     ds = group.create_dataset(
         name,
-        data=np.ascontiguousarray(image, dtype=np.float32).reshape(1, s, f),
+        data=np.ascontiguousarray(image, dtype=dtype).reshape(1, s, f),
         chunks=(1, rows, f),
         compression="gzip",
         compression_opts=4,
@@ -210,24 +171,6 @@ def _image_dataset(group: h5py.Group, name: str, image: np.ndarray, description:
     ds.attrs["units"] = _s("counts")
     ds.attrs["long_name"] = _s(description)
     return ds
-
-
-def _beam_hit(pix0: np.ndarray, fast: np.ndarray, slow: np.ndarray, beam: np.ndarray) -> np.ndarray | None:
-    """Where the direct beam from the sample meets the pixel plane (lab, m), or None if it
-    runs parallel to it or away from it."""
-    normal = np.cross(fast, slow)
-    denom = float(np.dot(beam, normal))
-    if abs(denom) < 1e-12 * np.linalg.norm(normal):
-        return None
-    t = float(np.dot(pix0, normal)) / denom
-    return t * beam if t > 0.0 else None
-
-
-def _in_plane(d: np.ndarray, fast: np.ndarray, slow: np.ndarray) -> tuple[float, float]:
-    """Coefficients (a, b) with d = a·fast + b·slow (fast and slow need not be orthogonal)."""
-    basis = np.stack([fast, slow], axis=1)
-    coeffs, *_ = np.linalg.lstsq(basis, d, rcond=None)
-    return float(coeffs[0]), float(coeffs[1])
 
 
 def _pixel_mask(sim: Simulator, shape: tuple[int, int]) -> np.ndarray:
@@ -264,9 +207,7 @@ def write_nxmx(
         noise_photons = np.asarray(noise_photons)
         if noise_photons.shape != shape:
             raise ValueError(f"noise image has shape {noise_photons.shape}, expected {shape}")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            _write(f, os.path.basename(os.fspath(path)), sim, image, noise_photons)
+    write_hdf5(path, lambda f: _write(f, os.path.basename(os.fspath(path)), sim, image, noise_photons))
 
 
 def _write(
@@ -281,14 +222,26 @@ def _write(
     data.attrs["signal"] = _s("data")
     expected = "expected photons per pixel (float image, no noise)"
     if noise_photons is not None:
-        recorded = _image_dataset(data, "data", noise_photons, "Poisson noise image, photons per pixel")
+        # Whole photons, stored as the integers a counting detector records.
+        counts = np.clip(np.rint(np.nan_to_num(noise_photons, nan=0.0)), 0, np.iinfo(np.uint32).max)
+        recorded = _image_dataset(data, "data", counts, "Poisson noise image, photons per pixel", np.uint32)
         _image_dataset(data, "noiseless", image, expected)
     else:
         recorded = _image_dataset(data, "data", image, expected)
     detector = write_instrument(entry, sim)
     detector["data"] = recorded  # a hard link: NXmx also expects the frames under the detector
     write_sample(entry, sim)
+    lattice = sim.setup.crystal.lattice
+    write_ub_matrix(entry, sim, [np.column_stack([lattice.a_star, lattice.b_star, lattice.c_star])])
     write_source(entry)
+
+
+def write_ub_matrix(entry: h5py.Group, sim: Simulator, reciprocal: Sequence[np.ndarray]) -> None:
+    """NXsample/ub_matrix, one per frame: the crystal's reciprocal vectors a*, b*, c* (the
+    columns of each of ``reciprocal``, lab frame, 1/Å, no 2π) at phi = 0, in the McStas frame."""
+    R = lab_to_mcstas(sim.panel.geometry)
+    ds = entry["sample"].create_dataset("ub_matrix", data=np.array([R @ np.asarray(A) for A in reciprocal]))
+    ds.attrs["units"] = _s("1/angstrom")
 
 
 # --- pieces shared by the single-image writer and the data-set master file -------------------
@@ -403,21 +356,21 @@ def _write_detector(instrument: h5py.Group, sim: Simulator) -> h5py.Group:
     det.create_dataset("pixel_mask_applied", data=np.bool_(False))
 
     transformations = _group(det, "transformations", "NXtransformations")
-    hit = _beam_hit(pix0, fdet, sdet, np.asarray(geo.beam, dtype=np.float64))
+    hit = beam_hit(pix0, fdet, sdet, np.asarray(geo.beam, dtype=np.float64))
     if hit is not None:
         # The detector sits along the beam at the point the beam meets the detector plane;
         # the module offset runs from there to the outer corner of pixel (0, 0).
         anchor, anchor_name, along = hit, "det_z", np.array([0.0, 0.0, 1.0])
         # In pixel steps from the outer corner of pixel (0, 0), as dxtbx counts pixels.
-        bx, by = _in_plane(hit - pix0, fdet * px_m, sdet * px_m)
+        bx, by = in_plane(hit - pix0, fdet * px_m, sdet * px_m)
         _scalar(det, "beam_center_x", bx, "pixel")
         _scalar(det, "beam_center_y", by, "pixel")
     else:
         # The beam misses the detector plane: anchor the detector at the plane's closest
         # point to the sample instead; there is no beam centre to give.
-        normal = _unit(np.cross(fdet, sdet))
+        normal = unit_vector(np.cross(fdet, sdet))
         anchor, anchor_name = float(np.dot(pix0, normal)) * normal, "det_normal"
-        along = R @ _unit(anchor) if np.linalg.norm(anchor) > 0 else np.array([0.0, 0.0, 1.0])
+        along = R @ unit_vector(anchor) if np.linalg.norm(anchor) > 0 else np.array([0.0, 0.0, 1.0])
     anchor_length = float(np.linalg.norm(anchor)) * _M_TO_MM
     _axis(transformations, anchor_name, [anchor_length], kind="translation", vector=along, depends_on=".")
     anchor_path = f"{DETECTOR}/transformations/{anchor_name}"
@@ -430,7 +383,7 @@ def _write_detector(instrument: h5py.Group, sim: Simulator) -> h5py.Group:
     module.create_dataset("data_size", data=np.array(shape, dtype=np.int32))
     to_corner = pix0 - anchor
     corner_length = float(np.linalg.norm(to_corner))
-    offset_vector = R @ (_unit(to_corner) if corner_length > 0 else _unit(fdet))
+    offset_vector = R @ (unit_vector(to_corner) if corner_length > 0 else unit_vector(fdet))
     _axis(
         module,
         "module_offset",
@@ -446,7 +399,7 @@ def _write_detector(instrument: h5py.Group, sim: Simulator) -> h5py.Group:
             name,
             [step * _M_TO_MM],
             kind="translation",
-            vector=R @ _unit(axis),
+            vector=R @ unit_vector(axis),
             depends_on=MODULE + "/module_offset",
         )
 
@@ -489,7 +442,7 @@ def write_sample(
     # rotations turn about their vector; the change of frame is a proper rotation, so the
     # axis maps directly.
     R = lab_to_mcstas(geo)
-    _axis(goniometer, "phi", starts, kind="rotation", vector=R @ _unit(spindle), depends_on=".")
+    _axis(goniometer, "phi", starts, kind="rotation", vector=R @ unit_vector(spindle), depends_on=".")
     end = goniometer.create_dataset("phi_end", data=starts + osc)
     end.attrs["units"] = _s("deg")
     increment = goniometer.create_dataset("phi_increment_set", data=np.float64(osc))

@@ -14,10 +14,12 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .images import write_blocks
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Keys in the order nanoBragg writes them.
 HEADER_KEYS = (
@@ -62,6 +64,8 @@ def write_smv(
 ) -> None:
     """Write unsigned 16-bit pixels (the (SIZE2, SIZE1) image, or its row blocks in order) with a
     nanoBragg header, atomically."""
+    import numpy as np
+
     blocks = [pixels] if isinstance(pixels, np.ndarray) else pixels
     write_blocks(path, header_text(values), (np.asarray(b, dtype=np.uint16) for b in blocks))
 
@@ -77,6 +81,8 @@ class SMVImage:
 
 def read_smv(path: str | os.PathLike[str]) -> SMVImage:
     """Read an SMV file; raises ``ValueError`` naming the file if it is not one."""
+    import numpy as np
+
     name = os.fspath(path)
     with open(name, "rb") as f:
         raw = f.read()
@@ -93,9 +99,7 @@ def read_smv(path: str | os.PathLike[str]) -> SMVImage:
         if "=" in line:
             k, _, v = line.partition("=")
             values[k.strip(" {")] = v.strip().rstrip(";").strip()
-    width, height = int(float(values.get("SIZE1", 0))), int(float(values.get("SIZE2", 0)))
-    if width <= 0 or height <= 0:
-        raise ValueError(f"{name}: SIZE1/SIZE2 missing from the header")
+    width, height = _size(values, "SIZE1", name), _size(values, "SIZE2", name)
     # nanoBragg.c may write a header longer than HEADER_BYTES; its data then follows the '}'.
     start = header_bytes
     if end >= header_bytes:
@@ -106,6 +110,20 @@ def read_smv(path: str | os.PathLike[str]) -> SMVImage:
         raise ValueError(f"{name}: {len(raw) - start} data bytes, expected {2 * count}")
     data = np.frombuffer(raw, dtype=">u2" if big else "<u2", count=count, offset=start)
     return SMVImage(header, values, data.astype(np.uint16).reshape(height, width))
+
+
+def _size(values: dict[str, str], key: str, name: str) -> int:
+    """A positive pixel count from the header, or ValueError naming the file."""
+    text = values.get(key)
+    if text is None:
+        raise ValueError(f"{name}: {key} missing from the header")
+    try:
+        n = float(text)
+    except ValueError:
+        n = math.nan
+    if not (math.isfinite(n) and n >= 1 and n == int(n)):
+        raise ValueError(f"{name}: {key}={text[:40]!r} in the header is not a positive pixel count")
+    return int(n)
 
 
 def header_value(header: str, key: str) -> float:

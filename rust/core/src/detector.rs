@@ -1,7 +1,7 @@
 //! Detector geometry: pixel counts, beam-centre conventions, pivots, rotations and the origin
 //! of the pixel grid (nanoBragg.c L1118-1272 and L1709-1776).
 
-use crate::config::Config;
+use crate::config::{Config, DetectorConfig};
 use crate::error::{Error, Result};
 use crate::setup::RTD;
 use crate::vec3::{cross, dot, rotate_axis, rotate_xyz, unitize, V3};
@@ -377,6 +377,16 @@ impl Detector {
 
 /// Resolve the detector of `config` (mm and degrees in, m and radians out) with an optional
 /// pixel mask (one value per pixel, row-major; 0 skips the pixel).
+/// The image's memory need, charged to the setting that sized it.
+pub fn image_need(dc: &DetectorConfig, fpixels: usize, spixels: usize) -> crate::resources::Need {
+    let field = match (dc.detpixels_f, dc.detpixels_s) {
+        (Some(_), _) => "detector.detpixels_f",
+        (None, Some(_)) => "detector.detpixels_s",
+        _ => "detector.detsize_f_mm",
+    };
+    crate::resources::image(field, fpixels, spixels)
+}
+
 pub fn resolve(config: &Config, mask: Option<Arc<[u16]>>) -> Result<Detector> {
     let (bc, dc, sc) = (&config.beam, &config.detector, &config.sampling);
     let custom = dc.convention == Convention::Custom;
@@ -414,6 +424,8 @@ pub fn resolve(config: &Config, mask: Option<Arc<[u16]>>) -> Result<Detector> {
     if fpixels == 0 || spixels == 0 {
         return Err(Error::config("detector.detsize_f_mm", "the detector has no pixels"));
     }
+    // The image is estimated before anything of its size is allocated (resources.rs).
+    crate::resources::check(&[image_need(dc, fpixels, spixels)])?;
     if let Some(m) = &mask {
         if m.len() < fpixels * spixels {
             return Err(Error::Input(format!(

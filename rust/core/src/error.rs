@@ -21,6 +21,10 @@ pub enum Error {
     /// Input data (not a configuration field) that cannot be used.
     #[error("{0}")]
     Input(String),
+    /// A table would not fit in the memory available; `field` names the setting (or the file)
+    /// that sets its size, `needed` and `available` are bytes.
+    #[error("{field}: {}", resources_message(what, *needed, *available, *known))]
+    Resources { field: String, what: String, needed: f64, available: f64, known: bool },
     /// The render was stopped through its cancellation flag.
     #[error("render cancelled")]
     Cancelled,
@@ -31,6 +35,15 @@ fn line_suffix(line: usize) -> String {
         String::new()
     } else {
         format!(", line {line}")
+    }
+}
+
+fn resources_message(what: &str, needed: f64, available: f64, known: bool) -> String {
+    let needed = crate::resources::human_bytes(needed);
+    if known {
+        format!("{what} needs {needed}; {} available", crate::resources::human_bytes(available))
+    } else {
+        format!("{what} needs {needed}, more than the address space ({})", crate::resources::human_bytes(available))
     }
 }
 

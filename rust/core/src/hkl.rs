@@ -2,22 +2,26 @@
 //! tricubic Lagrange interpolation, the `h k l F` text format and the reference's `Fdump.bin`.
 
 use crate::error::{Error, Result};
-use std::io::Write;
 use std::path::Path;
+
+/// Cells a table may hold. The AVX2 gather takes 32-bit signed indices (and the kernel forms
+/// indices in f64, exact far beyond this), so every cell index must fit in an i32.
+pub const MAX_CELLS: usize = i32::MAX as usize;
 
 /// Amplitudes on a dense grid `[h_min, h_max] x [k_min, k_max] x [l_min, l_max]`, stored with
 /// one extra zero plane per axis as the reference allocates it (its `Fdump.bin` includes them).
+///
+/// Invariant, checked by every constructor and relied on by the kernel's unchecked gather:
+/// `min <= max` on each axis, `data.len()` is exactly the product of [`extents`](Self::extents),
+/// and that product is at most [`MAX_CELLS`]. The fields are private so that nothing can break
+/// it after construction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HklTable {
-    pub h_min: i32,
-    pub h_max: i32,
-    pub k_min: i32,
-    pub k_max: i32,
-    pub l_min: i32,
-    pub l_max: i32,
+    min: [i32; 3],
+    max: [i32; 3],
     /// Number of entries read, or the grid size for a table read from a dump; zero turns
     /// structure-factor lookups (and interpolation) off as in the reference.
-    pub count: usize,
+    count: usize,
     data: Vec<f64>,
 }
 
@@ -28,9 +32,52 @@ pub struct HklEntries {
     pub amplitudes: Vec<f64>,
 }
 
+/// The allocated extent of each axis (range + 1 padding plane) and their product, in checked
+/// arithmetic; `Err` says why the box cannot be a table.
+fn grid_extents(min: [i32; 3], max: [i32; 3]) -> std::result::Result<([usize; 3], usize), String> {
+    let mut ext = [0usize; 3];
+    for a in 0..3 {
+        if max[a] < min[a] {
+            return Err(format!("axis {} runs from {} down to {}", "hkl".as_bytes()[a] as char, min[a], max[a]));
+        }
+        // At most 2^32 + 1: fits in i64 and usize (64-bit targets; 32-bit ones fail the product).
+        let e = max[a] as i64 - min[a] as i64 + 2;
+        ext[a] = usize::try_from(e).map_err(|_| "an axis is too long".to_string())?;
+    }
+    let cells = ext[0]
+        .checked_mul(ext[1])
+        .and_then(|x| x.checked_mul(ext[2]))
+        .filter(|&n| n <= MAX_CELLS)
+        .ok_or_else(|| {
+            format!(
+                "the index box h {}..{}, k {}..{}, l {}..{} has more than {} grid points, too many for a dense table",
+                min[0], max[0], min[1], max[1], min[2], max[2], MAX_CELLS
+            )
+        })?;
+    Ok((ext, cells))
+}
+
+/// What a grid is, for messages: "the structure-factor grid h -3..3, k .. (8 x 8 x 8 points)".
+fn grid_name(min: [i32; 3], max: [i32; 3], ext: [usize; 3]) -> String {
+    format!(
+        "the structure-factor grid h {}..{}, k {}..{}, l {}..{} ({} x {} x {} points, dense over the index box)",
+        min[0], max[0], min[1], max[1], min[2], max[2], ext[0], ext[1], ext[2]
+    )
+}
+
 impl HklTable {
+    /// The one constructor: checks the invariant the kernel's gather relies on.
+    fn with_grid(min: [i32; 3], max: [i32; 3], count: usize, data: Vec<f64>) -> std::result::Result<HklTable, String> {
+        let (_, cells) = grid_extents(min, max)?;
+        if data.len() != cells {
+            return Err(format!("{} values for a grid of {cells} points", data.len()));
+        }
+        Ok(HklTable { min, max, count, data })
+    }
+
     fn ranges(&self) -> (i32, i32, i32) {
-        (self.h_max - self.h_min + 1, self.k_max - self.k_min + 1, self.l_max - self.l_min + 1)
+        // No overflow: each extent (range + 1) is at most MAX_CELLS.
+        (self.max[0] - self.min[0] + 1, self.max[1] - self.min[1] + 1, self.max[2] - self.min[2] + 1)
     }
 
     #[inline(always)]
@@ -39,11 +86,42 @@ impl HklTable {
         ((dh as usize * (kr as usize + 1)) + dk as usize) * (lr as usize + 1) + dl as usize
     }
 
+    /// (h_min, k_min, l_min).
+    pub fn min(&self) -> [i32; 3] {
+        self.min
+    }
+
+    /// (h_max, k_max, l_max).
+    pub fn max(&self) -> [i32; 3] {
+        self.max
+    }
+
+    /// Number of entries read, or the grid size for a table read from a dump; zero turns
+    /// structure-factor lookups (and interpolation) off as in the reference.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
     /// Build the grid from entries: cells without an entry hold `default_f` (the reference
     /// fills only when `default_f` is nonzero, which is the same); the last duplicate wins.
+    /// The grid's memory is checked against what is available before it is allocated.
     pub fn from_entries(entries: &HklEntries, default_f: f64) -> Result<HklTable> {
         if entries.indices.is_empty() {
             return Err(Error::Input("no h k l F entries".into()));
+        }
+        if entries.indices.len() != entries.amplitudes.len() {
+            return Err(Error::Input(format!(
+                "{} index triples but {} amplitudes",
+                entries.indices.len(),
+                entries.amplitudes.len()
+            )));
+        }
+        if let Some(i) = entries.amplitudes.iter().position(|f| !f.is_finite()) {
+            let [h, k, l] = entries.indices[i];
+            return Err(Error::Input(format!("the amplitude at h k l = {h} {k} {l} is {}, not a finite number", entries.amplitudes[i])));
+        }
+        if !default_f.is_finite() {
+            return Err(Error::config("crystal.default_F", format!("{default_f} is not a finite number")));
         }
         let mut min = [i32::MAX; 3];
         let mut max = [i32::MIN; 3];
@@ -53,23 +131,13 @@ impl HklTable {
                 max[a] = max[a].max(idx[a]);
             }
         }
-        let size: u64 = (0..3).map(|a| (max[a] - min[a] + 2) as u64).product();
-        if size > 1 << 31 {
-            return Err(Error::Input(format!(
-                "the index box h {}..{}, k {}..{}, l {}..{} is too large for a dense table",
-                min[0], max[0], min[1], max[1], min[2], max[2]
-            )));
-        }
-        let mut t = HklTable {
-            h_min: min[0],
-            h_max: max[0],
-            k_min: min[1],
-            k_max: max[1],
-            l_min: min[2],
-            l_max: max[2],
-            count: entries.indices.len(),
-            data: vec![0.0; size as usize],
-        };
+        let (ext, cells) = grid_extents(min, max).map_err(Error::Input)?;
+        crate::resources::check(&[crate::resources::Need::new(
+            "crystal.structure_factors",
+            grid_name(min, max, ext),
+            cells as f64 * 8.0,
+        )])?;
+        let mut t = HklTable::with_grid(min, max, entries.indices.len(), vec![0.0; cells]).map_err(Error::Input)?;
         let (hr, kr, lr) = t.ranges();
         if default_f != 0.0 {
             for h in 0..hr {
@@ -82,7 +150,7 @@ impl HklTable {
             }
         }
         for (idx, &f) in entries.indices.iter().zip(&entries.amplitudes) {
-            let i = t.index(idx[0] - t.h_min, idx[1] - t.k_min, idx[2] - t.l_min);
+            let i = t.index(idx[0] - min[0], idx[1] - min[1], idx[2] - min[2]);
             t.data[i] = f;
         }
         Ok(t)
@@ -102,15 +170,9 @@ impl HklTable {
     /// The amplitude at integer indices inside the box, `None` outside it.
     #[inline(always)]
     pub fn get(&self, h: i32, k: i32, l: i32) -> Option<f64> {
-        if self.count != 0
-            && h <= self.h_max
-            && h >= self.h_min
-            && k <= self.k_max
-            && k >= self.k_min
-            && l <= self.l_max
-            && l >= self.l_min
-        {
-            Some(self.data[self.index(h - self.h_min, k - self.k_min, l - self.l_min)])
+        let ([h_min, k_min, l_min], [h_max, k_max, l_max]) = (self.min, self.max);
+        if self.count != 0 && h <= h_max && h >= h_min && k <= k_max && k >= k_min && l <= l_max && l >= l_min {
+            Some(self.data[self.index(h - h_min, k - k_min, l - l_min)])
         } else {
             None
         }
@@ -121,12 +183,13 @@ impl HklTable {
     #[inline(always)]
     pub fn interpolation_in_range(&self, h: f64, k: f64, l: f64) -> bool {
         let (hr, kr, lr) = self.ranges();
-        !((h - self.h_min as f64 + 3.0) > hr as f64
-            || h - 2.0 < self.h_min as f64
-            || (k - self.k_min as f64 + 3.0) > kr as f64
-            || k - 2.0 < self.k_min as f64
-            || (l - self.l_min as f64 + 3.0) > lr as f64
-            || l - 2.0 < self.l_min as f64)
+        let [h_min, k_min, l_min] = self.min.map(f64::from);
+        !((h - h_min + 3.0) > hr as f64
+            || h - 2.0 < h_min
+            || (k - k_min + 3.0) > kr as f64
+            || k - 2.0 < k_min
+            || (l - l_min + 3.0) > lr as f64
+            || l - 2.0 < l_min)
     }
 
     /// Tricubic Lagrange interpolation through the 4x4x4 grid points around (h, k, l); call
@@ -142,9 +205,9 @@ impl HklTable {
                 let mut ys = [0.0; 4];
                 for (i3, y) in ys.iter_mut().enumerate() {
                     *y = self.data[self.index(
-                        hf - 1 + i1 as i32 - self.h_min,
-                        kf - 1 + i2 as i32 - self.k_min,
-                        lf - 1 + i3 as i32 - self.l_min,
+                        hf - 1 + i1 as i32 - self.min[0],
+                        kf - 1 + i2 as i32 - self.min[1],
+                        lf - 1 + i3 as i32 - self.min[2],
                     )];
                 }
                 *out_k = polint(&lx, &ys, l);
@@ -156,51 +219,77 @@ impl HklTable {
 
     /// Read a table from the reference's dump format: six integers (h_min h_max k_min k_max
     /// l_min l_max) as text ending in "\n\f", then the grid as native-endian doubles.
+    ///
+    /// Every size comes from the file, so each is checked before use: the header is read
+    /// from the first 4 kB only, the grid size in checked arithmetic against [`MAX_CELLS`],
+    /// the file's length against it before reading, and the memory against what is
+    /// available. A value that is not finite is refused, as in an `h k l F` file.
     pub fn read_fdump(path: &Path) -> Result<HklTable> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let bad = |m: &str| Error::Parse { path: path.display().to_string(), line: 0, message: m.into() };
-        let end = bytes.iter().position(|&b| b == 0x0c).ok_or_else(|| bad("no header end (form feed)"))?;
-        let header = std::str::from_utf8(&bytes[..end]).map_err(|_| bad("header is not text"))?;
-        let v: Vec<i32> = header
+        use std::io::{BufRead, BufReader, Read};
+        let name = path.display().to_string();
+        let bad = |m: String| Error::Parse { path: name.clone(), line: 0, message: m };
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut reader = BufReader::new(file);
+        let mut header = Vec::new();
+        (&mut reader).take(4096).read_until(0x0c, &mut header).map_err(|e| Error::io(path, e))?;
+        if header.last() != Some(&0x0c) {
+            return Err(bad("not an Fdump.bin: no header end (form feed) in its first 4 kB".into()));
+        }
+        let header_len = header.len() as u64;
+        let text = std::str::from_utf8(&header[..header.len() - 1]).map_err(|_| bad("header is not text".into()))?;
+        let v: Vec<i32> = text
             .split_whitespace()
             .map(|t| t.parse::<i32>())
             .collect::<std::result::Result<_, _>>()
-            .map_err(|_| bad("header must be six integers"))?;
-        if v.len() != 6 || v[1] < v[0] || v[3] < v[2] || v[5] < v[4] {
-            return Err(bad("header must be six integers h_min h_max k_min k_max l_min l_max"));
+            .map_err(|_| bad("the header must be six integers h_min h_max k_min k_max l_min l_max".into()))?;
+        if v.len() != 6 {
+            return Err(bad(format!("the header must be six integers h_min h_max k_min k_max l_min l_max, not {}", v.len())));
         }
-        let n: usize = [(v[0], v[1]), (v[2], v[3]), (v[4], v[5])]
-            .iter()
-            .map(|(lo, hi)| (hi - lo + 2) as usize)
-            .product();
-        let body = &bytes[end + 1..];
-        if body.len() < n * 8 {
-            return Err(bad(&format!("expected {} doubles after the header, found {} bytes", n, body.len())));
+        let (min, max) = ([v[0], v[2], v[4]], [v[1], v[3], v[5]]);
+        let (ext, cells) = grid_extents(min, max).map_err(|m| bad(format!("header: {m}")))?;
+        let bytes = cells as u64 * 8; // cells <= i32::MAX: no overflow
+        if file_len.saturating_sub(header_len) < bytes {
+            return Err(bad(format!(
+                "the header announces {cells} doubles ({bytes} bytes) but {} bytes follow it",
+                file_len.saturating_sub(header_len)
+            )));
         }
-        let data = body[..n * 8]
-            .chunks_exact(8)
-            .map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes")))
-            .collect();
-        let mut t =
-            HklTable { h_min: v[0], h_max: v[1], k_min: v[2], k_max: v[3], l_min: v[4], l_max: v[5], count: 0, data };
-        let (hr, kr, lr) = t.ranges();
-        t.count = (hr as usize) * (kr as usize) * (lr as usize);
-        Ok(t)
+        crate::resources::check(&[crate::resources::Need::new(&name, grid_name(min, max, ext), bytes as f64)])?;
+        let mut data = Vec::with_capacity(cells);
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut left = bytes as usize;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            reader.read_exact(&mut chunk[..n]).map_err(|e| Error::io(path, e))?;
+            data.extend(chunk[..n].chunks_exact(8).map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes"))));
+            left -= n;
+        }
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            let (h, rest) = (i / (ext[1] * ext[2]), i % (ext[1] * ext[2]));
+            let (k, l) = (rest / ext[2], rest % ext[2]);
+            return Err(bad(format!(
+                "the amplitude at h k l = {} {} {} is {}, not a finite number",
+                min[0] as i64 + h as i64,
+                min[1] as i64 + k as i64,
+                min[2] as i64 + l as i64,
+                data[i]
+            )));
+        }
+        // Lookups see the grid without its padding planes: ranges multiply to less than cells.
+        let count = (ext[0] - 1) * (ext[1] - 1) * (ext[2] - 1);
+        HklTable::with_grid(min, max, count, data).map_err(bad)
     }
 
-    /// Write the table in the reference's dump format.
+    /// Write the table in the reference's dump format, streamed (never a second copy in memory).
     pub fn write_fdump(&self, path: &Path) -> Result<()> {
-        let mut out = Vec::with_capacity(64 + self.data.len() * 8);
-        write!(
-            out,
-            "{} {} {} {} {} {}\n\x0c",
-            self.h_min, self.h_max, self.k_min, self.k_max, self.l_min, self.l_max
-        )
-        .expect("write to memory");
-        for x in &self.data {
-            out.extend_from_slice(&x.to_ne_bytes());
-        }
-        crate::io::write_atomic(path, &out)
+        crate::io::write_atomic_with(path, |w| {
+            write!(w, "{} {} {} {} {} {}\n\x0c", self.min[0], self.max[0], self.min[1], self.max[1], self.min[2], self.max[2])?;
+            for x in &self.data {
+                w.write_all(&x.to_ne_bytes())?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -238,9 +238,11 @@ impl<'a> Plan<'a> {
             })
             .collect();
 
-        let table = s.crystal.hkl.as_deref().filter(|t| t.count != 0).map(|t| {
+        let table = s.crystal.hkl.as_deref().filter(|t| t.count() != 0).map(|t| {
             let (eh, ek, el) = t.extents();
-            (t.data(), [t.h_min as f64, t.k_min as f64, t.l_min as f64], [eh as f64, ek as f64, el as f64])
+            // HklTable's invariant, on which `lookup`'s unchecked gather rests.
+            debug_assert!(t.data().len() == eh * ek * el && t.data().len() <= crate::hkl::MAX_CELLS);
+            (t.data(), t.min().map(f64::from), [eh as f64, ek as f64, el as f64])
         });
         let f_mode = match (table.is_some(), s.crystal.interpolate) {
             (false, _) => FMode::Const,
@@ -753,6 +755,17 @@ impl<'a> Plan<'a> {
                 let x = V::<L>::splat(std::f64::consts::PI) * V(y);
                 let sinc3 = V::<L>::splat(3.0) * (V(sinpi::<L>(t)) / x - V(cospi::<L>(t))) / (x * x);
                 let sinc3 = L::select(L::eq(x.0, L::splat(0.0)), one, sinc3.0);
+                // Near a lattice point (F000 above all) the formula cancels: its value there is
+                // set by how sin and cos are rounded, and the polynomials' ulps, amplified
+                // by 3/x², put a pixel percents away from the reference's libm rounding.
+                // Lanes below the switch take the reference's own arithmetic; above it the
+                // two agree to ~1e-15/x² relative (1e-11 at the switch).
+                let near = L::lt(x.0, L::splat(ROUND_REFERENCE_BELOW));
+                let sinc3 = if L::any(near) {
+                    L::from_fn(|j| if L::mask_lane(near, j) { sinc3_reference(L::lane(x.0, j)) } else { L::lane(sinc3, j) })
+                } else {
+                    sinc3
+                };
                 L::mul(L::splat(na * nb * nc * 0.723601254558268), sinc3)
             }
             _ => {
@@ -790,7 +803,9 @@ impl<'a> Plan<'a> {
             return default;
         }
         let idx = L::mul_add(L::mul_add(dh, L::splat(ext[1]), dk), L::splat(ext[2]), dl);
-        // SAFETY: lanes in `inside` index within the grid: 0 <= d < extent - 1 on each axis.
+        // SAFETY: lanes in `inside` index within the grid: 0 <= d < extent - 1 on each axis,
+        // and HklTable guarantees data.len() == the product of the extents <= i32::MAX, so the
+        // index is exact in f64 and fits the AVX2 gather's 32-bit lanes.
         unsafe { L::gather(data, idx, inside, default) }
     }
 
@@ -1111,6 +1126,17 @@ fn scattering<L: Lanes>(d: &[L::F; 3], src: &Src) -> [L::F; 3] {
 fn two_cospi<L: Lanes>(x: L::F, x0: L::F) -> L::F {
     let c = cospi::<L>(L::sub(x, x0));
     L::add(c, c)
+}
+
+/// Below this x = pi·|dh·N| the round-crystal transform takes the reference's arithmetic on
+/// every path (see the `ROUND` arm of `lattice`).
+const ROUND_REFERENCE_BELOW: f64 = 1e-2;
+
+/// The reference's 3(sin x/x - cos x)/x² with libm's sin and cos, kept out of line: it runs
+/// only for the few lanes near a lattice point.
+#[inline(never)]
+fn sinc3_reference(x: f64) -> f64 {
+    crate::lattice::sinc3(x)
 }
 
 /// d² n²: one axis of the round shape's radius.

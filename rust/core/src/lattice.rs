@@ -85,9 +85,12 @@ pub fn f_latt(s: &LatticeShape, h: f64, k: f64, l: f64, h0: i32, k0: i32, l0: i3
 /// Kahn polarization factor for incident and diffracted unit vectors and the E-vector axis.
 #[inline]
 pub fn polarization_factor(kahn: f64, incident: V3, diffracted: V3, axis: V3) -> f64 {
-    let incident = unitize(incident).0;
-    let diffracted = unitize(diffracted).0;
-    let axis = unitize(axis).0;
+    polarization_of_units(kahn, unitize(incident).0, unitize(diffracted).0, unitize(axis).0)
+}
+
+/// [`polarization_factor`] of vectors already unitized the way it unitizes them.
+#[inline]
+pub fn polarization_of_units(kahn: f64, incident: V3, diffracted: V3, axis: V3) -> f64 {
     let c = dot(incident, diffracted);
     let c2 = c * c;
     let s2 = 1.0 - c2;

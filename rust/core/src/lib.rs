@@ -15,6 +15,7 @@
 
 pub mod beam;
 pub mod config;
+pub mod background;
 pub mod crystal;
 pub mod detector;
 pub mod error;
@@ -24,6 +25,9 @@ pub mod io;
 pub mod kernel;
 pub mod lattice;
 pub mod noise;
+pub mod nonbragg;
+pub mod panels;
+pub mod resources;
 pub mod response;
 pub mod rng;
 pub mod sampling;
@@ -33,6 +37,7 @@ pub mod sources;
 pub mod stats;
 pub mod trace;
 pub mod vec3;
+pub mod writers;
 
 pub use config::{BeamConfig, Config, CrystalConfig, DetectorConfig, SamplingConfig, Shape};
 pub use beam::Beam;
@@ -43,6 +48,8 @@ pub use hkl::{HklEntries, HklTable};
 pub use kernel::{render, render_with, Image, Plan, RenderControl};
 pub use simd::Isa;
 pub use noise::{noise_image, Noise};
+pub use panels::PanelSetup;
 pub use sampling::Sampling;
 pub use setup::{Setup, Water};
 pub use stats::{image_stats, max_pixel, Stats};
+pub use writers::{write_outputs, Outputs, Written};

@@ -81,7 +81,11 @@ pub fn oversample(
         ));
     }
     if oversample > 4096 {
-        return Err(Error::config("sampling.oversample", format!("{oversample} sub-pixels per edge is too many")));
+        let why = match sc.oversample {
+            Some(_) => String::new(),
+            None => " (auto-selected from the crystal size and the detector geometry; set it explicitly)".into(),
+        };
+        return Err(Error::config("sampling.oversample", format!("{oversample} sub-pixels per edge is too many{why}")));
     }
     Ok((oversample as usize, recommended))
 }

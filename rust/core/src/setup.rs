@@ -79,6 +79,11 @@ impl Setup {
 
         let detector = detector::resolve(config, mask)?;
 
+        // Every table a user sizes is estimated before it is allocated (resources.rs); the
+        // image was checked on its own in detector::resolve, before the mask.
+        let g = &detector.panel().geometry;
+        let mut needs = vec![detector::image_need(dc, g.fpixels, g.spixels)];
+
         // Sampling: spindle steps (nanoBragg.c L1380-1429) and sensor layers.
         let phi = resolve_phi(sc.phi_deg / RTD, sc.osc_deg.map(|x| x / RTD), sc.phistep_deg.map(|x| x / RTD), sc.phisteps);
         let thickness = sampling::resolve_thickness(dc.thickness_um * 1e-6, dc.attenuation_depth_um, dc.thicksteps, fix, &mut messages);
@@ -98,17 +103,28 @@ impl Setup {
         let reciprocal_pixel_size = lambda0 * g.distance / g.pixel_size;
         let (oversample, recommended_oversample) = sampling::oversample(sc, xtalsize_max, reciprocal_pixel_size, &mut messages)?;
 
-        let hkl_count = hkl.as_ref().map_or(0, |t| t.count);
+        let hkl_count = hkl.as_ref().map_or(0, |t| t.count());
         if hkl_count == 0 {
             interpolate = false;
         }
+
+        let (hdiv, vdiv, disp) = beam::spread(bc);
+        needs.push(match &bc.sources {
+            Some(rows) => crate::resources::listed_sources(rows.len()),
+            None => crate::resources::generated_sources(hdiv.count, vdiv.count, disp.count),
+        });
+        needs.push(crate::resources::orientations(domains as usize, phi.count));
+        crate::resources::check(&needs)?;
 
         let beam = beam::resolve(bc, &detector.lab, lambda0, fluence, &mut messages)?;
 
         // Random draw 2: the mosaic domains continue the same generator.
         let mosaic_umats = crystal::mosaic_rotations(cc, mosaic_spread, domains, &mut rng);
 
-        let steps = beam.sources.len() * mosaic_umats.len() * phi.count * oversample * oversample;
+        let steps = [mosaic_umats.len(), phi.count, oversample, oversample]
+            .iter()
+            .try_fold(beam.sources.len(), |n, &m| n.checked_mul(m))
+            .ok_or_else(|| Error::config("sampling.oversample", "sources x mosaic domains x phi steps x oversample² overflows"))?;
         let water = Water::new(cc.water_um, fluence);
         detector::check_roi(config, &detector)?;
 

@@ -11,15 +11,21 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2,
 use pyo3::create_exception;
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+mod nonbragg;
+mod outputs;
+mod response;
+
 create_exception!(_core, NanoBraggError, PyValueError, "Base class of nanobragg_rs errors.");
 create_exception!(_core, ConfigError, NanoBraggError, "A configuration value is missing, malformed or impossible.");
 create_exception!(_core, InputFileError, NanoBraggError, "An input file could be read but not understood.");
+create_exception!(_core, ResourceError, ConfigError, "What the configuration asks for would not fit in the memory available.");
 
 /// Map a core error to the Python exception a caller would expect.
 fn to_py(e: core::Error) -> PyErr {
@@ -31,6 +37,7 @@ fn to_py(e: core::Error) -> PyErr {
         }
         core::Error::Io { .. } => PyOSError::new_err(e.to_string()),
         core::Error::Input(_) => NanoBraggError::new_err(e.to_string()),
+        core::Error::Resources { .. } => ResourceError::new_err(e.to_string()),
         core::Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err("render cancelled"),
     }
 }
@@ -43,8 +50,9 @@ fn config_from(obj: &Bound<'_, PyAny>) -> PyResult<core::Config> {
 /// rendering a small image.
 fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
     let Some(n) = threads else { return Ok(None) };
-    if n == 0 {
-        return Err(PyValueError::new_err("threads must be at least 1"));
+    // Past a few per core more threads only cost memory and start-up; 1024 bounds any machine.
+    if !(1..=1024).contains(&n) {
+        return Err(PyValueError::new_err(format!("threads: give 1 to 1024, not {n}")));
     }
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
     let mut pools = POOLS.get_or_init(Default::default).lock().expect("pool cache");
@@ -70,6 +78,7 @@ fn run_detached<T: Send + 'static>(
     progress: Option<&Bound<'_, PyAny>>,
     job: impl FnOnce(&core::RenderControl) -> core::Result<T> + Send + 'static,
 ) -> PyResult<T> {
+    outputs::numpy_ready(py)?;
     let pool = pool(threads)?;
     let (tx, rx) = mpsc::channel();
     let worker_ctl = ctl.clone();
@@ -148,14 +157,15 @@ impl HklTable {
     /// Number of entries read (or grid size for a dump); 0 disables lookups.
     #[getter]
     fn count(&self) -> usize {
-        self.inner.count
+        self.inner.count()
     }
 
     /// (h_min, h_max, k_min, k_max, l_min, l_max).
     #[getter]
     fn bounds(&self) -> (i32, i32, i32, i32, i32, i32) {
         let t = &self.inner;
-        (t.h_min, t.h_max, t.k_min, t.k_max, t.l_min, t.l_max)
+        let (lo, hi) = (t.min(), t.max());
+        (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2])
     }
 
     /// Amplitude at integer indices, or None outside the table.
@@ -167,14 +177,52 @@ impl HklTable {
 /// Miller indices (N x 3) and amplitudes (N) as numpy arrays.
 type HklArrays<'py> = (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<f64>>);
 
+/// Entries of an `h k l F` text file, kept in Rust: a table is built from them without
+/// numpy, and the arrays are made only when asked for.
+#[pyclass(module = "nanobragg_rs._core", frozen)]
+struct HklEntries {
+    inner: Arc<core::HklEntries>,
+}
+
+#[pymethods]
+impl HklEntries {
+    /// Read an `h k l F` text file.
+    #[staticmethod]
+    fn read(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let e = py.detach(|| core::hkl::read_hkl_text(&path)).map_err(to_py)?;
+        Ok(HklEntries { inner: Arc::new(e) })
+    }
+
+    /// (indices int32 (N, 3), amplitudes float64 (N,)).
+    fn arrays<'py>(&self, py: Python<'py>) -> HklArrays<'py> {
+        entry_arrays(py, &self.inner)
+    }
+
+    /// The dense table, with `default_F` on grid points without an entry.
+    #[allow(non_snake_case)]
+    fn table(&self, py: Python<'_>, default_F: f64) -> PyResult<HklTable> {
+        let e = self.inner.clone();
+        let t = py.detach(move || core::HklTable::from_entries(&e, default_F)).map_err(to_py)?;
+        Ok(HklTable { inner: Arc::new(t) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.amplitudes.len()
+    }
+}
+
+fn entry_arrays<'py>(py: Python<'py>, e: &core::HklEntries) -> HklArrays<'py> {
+    let n = e.indices.len();
+    let flat: Vec<i32> = e.indices.iter().flatten().copied().collect();
+    let idx = Array2::from_shape_vec((n, 3), flat).expect("n x 3").into_pyarray(py);
+    (idx, PyArray1::from_vec(py, e.amplitudes.clone()))
+}
+
 /// Read an `h k l F` text file into (indices int32 (N, 3), amplitudes float64 (N,)).
 #[pyfunction]
 fn read_hkl<'py>(py: Python<'py>, path: PathBuf) -> PyResult<HklArrays<'py>> {
     let e = py.detach(|| core::hkl::read_hkl_text(&path)).map_err(to_py)?;
-    let n = e.indices.len();
-    let flat: Vec<i32> = e.indices.iter().flatten().copied().collect();
-    let idx = Array2::from_shape_vec((n, 3), flat).expect("n x 3").into_pyarray(py);
-    Ok((idx, PyArray1::from_vec(py, e.amplitudes)))
+    Ok(entry_arrays(py, &e))
 }
 
 fn block_args<'a>(block: &'a PyReadonlyArray2<'_, f32>) -> PyResult<(&'a [f32], usize)> {
@@ -280,6 +328,50 @@ fn supported_isas() -> Vec<&'static str> {
     core::Isa::ALL.into_iter().filter(|i| i.supported()).map(|i| i.name()).collect()
 }
 
+/// The files a run writes, and how its integer images are scaled.
+#[pyclass(module = "nanobragg_rs._core", frozen)]
+struct FileOutputs {
+    inner: core::Outputs,
+}
+
+#[pymethods]
+impl FileOutputs {
+    /// A path of None leaves that file out; `scale` and `pgmscale` of 0 choose the reference's
+    /// automatic scales (55000/max_I and 250/(5·rmsd)); `seed` is the noise image's `-seed`.
+    #[new]
+    #[pyo3(signature = (
+        floatfile = None, intfile = None, pgmfile = None, noisefile = None, seed = 0,
+        scale = 0.0, pgmscale = 0.0, adc = 40.0,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        floatfile: Option<PathBuf>,
+        intfile: Option<PathBuf>,
+        pgmfile: Option<PathBuf>,
+        noisefile: Option<PathBuf>,
+        seed: i64,
+        scale: f64,
+        pgmscale: f64,
+        adc: f64,
+    ) -> Self {
+        FileOutputs { inner: core::Outputs { floatfile, intfile, pgmfile, noisefile, seed, int_scale: scale, pgm_scale: pgmscale, adc } }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("FileOutputs({:?})", self.inner)
+    }
+}
+
+fn written_dict<'py>(py: Python<'py>, written: &core::Written) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("stats", pythonize::pythonize(py, &written.stats)?)?;
+    d.set_item("int_scale", written.int_scale)?;
+    d.set_item("pgm_scale", written.pgm_scale)?;
+    d.set_item("noise_total", written.noise_total)?;
+    d.set_item("overloads", written.overloads)?;
+    Ok(d)
+}
+
 /// A resolved simulation: the configuration with every derived quantity, ready to render.
 #[pyclass(module = "nanobragg_rs._core", frozen)]
 struct Simulation {
@@ -335,6 +427,48 @@ impl Simulation {
         Ok((image_array(py, &self.setup, image.data), image.omega_sum, image.isa.name().to_string()))
     }
 
+    /// Render, then write the files `files` names straight from the image, which never
+    /// reaches Python (no numpy). Returns (written, omega_sum, isa); `written` holds the
+    /// statistics ("stats"), "int_scale", "pgm_scale", "noise_total" and "overloads".
+    #[pyo3(signature = (files, threads = None, progress = None, isa = None, outputs = None))]
+    fn render_to_files<'py>(
+        &self,
+        py: Python<'py>,
+        files: &FileOutputs,
+        threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+        isa: Option<&str>,
+        outputs: Option<Py<outputs::Outputs>>,
+    ) -> PyResult<(Bound<'py, PyDict>, f64, String)> {
+        let isa = parse_isa(isa)?;
+        let setup = self.setup.clone();
+        let files = files.inner.clone();
+        let ctl = Arc::new(core::RenderControl::default());
+        let (written, omega_sum, isa) = run_detached(py, threads, ctl, progress, move |ctl| {
+            let image = core::render_with(&setup, isa, ctl)?;
+            let written = write_into(&setup, &image.data, image.omega_sum, &files, outputs.as_ref())?;
+            Ok((written, image.omega_sum, image.isa))
+        })?;
+        Ok((written_dict(py, &written)?, omega_sum, isa.name().to_string()))
+    }
+
+    /// The files of `render_to_files` from an image already rendered (whose render summed
+    /// `omega_sum`); returns `written`. With `outputs` (the command's output set) the files are
+    /// staged there, for the set's owner to commit; without, put in place at once.
+    #[pyo3(signature = (image, omega_sum, files, outputs = None))]
+    fn write_files<'py>(
+        &self,
+        py: Python<'py>,
+        image: PyReadonlyArray2<'py, f32>,
+        omega_sum: f64,
+        files: &FileOutputs,
+        outputs: Option<Py<outputs::Outputs>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let data = image_slice(&self.setup, &image)?;
+        let written = py.detach(|| write_into(&self.setup, data, omega_sum, &files.inner, outputs.as_ref())).map_err(to_py)?;
+        written_dict(py, &written)
+    }
+
     /// Statistics the reference prints (max_I and its position, mean, rms, rmsd, solid angle).
     fn stats<'py>(&self, py: Python<'py>, image: PyReadonlyArray2<'py, f32>, omega_sum: f64) -> PyResult<Bound<'py, PyAny>> {
         let data = image_slice(&self.setup, &image)?;
@@ -380,14 +514,68 @@ impl Simulation {
     }
 }
 
+/// One resolved simulation per panel of a multi-panel detector: `panels` are dictionaries
+/// in the panel-file form (name, fast_axis, slow_axis, origin_mm, fast_pixels, slow_pixels,
+/// pixel_mm, optional thickness_um and attenuation_depth_um), `masks` one optional uint16
+/// mask per panel in its own pixel order. Returns (Simulation, turned) per panel: a turned
+/// panel faced the sample and is simulated with its slow axis reversed (its rows come out
+/// reversed; put them back).
+#[pyfunction]
+#[pyo3(signature = (config, panels, hkl = None, masks = None))]
+fn panel_simulations(
+    py: Python<'_>,
+    config: &Bound<'_, PyAny>,
+    panels: &Bound<'_, PyAny>,
+    hkl: Option<&HklTable>,
+    masks: Option<Vec<Option<PyReadonlyArray1<'_, u16>>>>,
+) -> PyResult<Vec<(Simulation, bool)>> {
+    let config = config_from(config)?;
+    let panels: Vec<core::panels::Panel> =
+        pythonize::depythonize(panels).map_err(|e| ConfigError::new_err(format!("detector.panels: {e}")))?;
+    let masks: Vec<Option<Arc<[u16]>>> = masks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.map(|m| m.as_array().iter().copied().collect()))
+        .collect();
+    let setups = core::panels::setup_panels(&config, &panels, hkl.map(|t| t.inner.clone()), &masks).map_err(to_py)?;
+    setups
+        .into_iter()
+        .map(|p| {
+            let view = Py::new(py, views::setup_view(py, &p.setup)?)?;
+            Ok((Simulation { setup: Arc::new(p.setup), view }, p.turned))
+        })
+        .collect()
+}
+
+/// The core's writers into the command's output set where there is one, else a set of their own.
+fn write_into(
+    setup: &core::Setup,
+    image: &[f32],
+    omega_sum: f64,
+    files: &core::Outputs,
+    set: Option<&Py<outputs::Outputs>>,
+) -> core::Result<core::Written> {
+    match set {
+        Some(set) => core::writers::stage_outputs(setup, image, omega_sum, files, &set.get().inner),
+        None => core::write_outputs(setup, image, omega_sum, files),
+    }
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("NanoBraggError", m.py().get_type::<NanoBraggError>())?;
     m.add("ConfigError", m.py().get_type::<ConfigError>())?;
     m.add("InputFileError", m.py().get_type::<InputFileError>())?;
+    m.add("ResourceError", m.py().get_type::<ResourceError>())?;
     m.add_class::<Simulation>()?;
     m.add_class::<HklTable>()?;
+    m.add_class::<HklEntries>()?;
+    m.add_class::<FileOutputs>()?;
+    nonbragg::register(m)?;
+    m.add_class::<outputs::Outputs>()?;
+    m.add_function(wrap_pyfunction!(outputs::temporary_name, m)?)?;
+    m.add_function(wrap_pyfunction!(outputs::temporary_of, m)?)?;
     m.add_function(wrap_pyfunction!(read_hkl, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
@@ -396,6 +584,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noise_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(pgm_pixels, m)?)?;
     m.add_function(wrap_pyfunction!(count_pixels, m)?)?;
+    m.add_function(wrap_pyfunction!(panel_simulations, m)?)?;
     views::add_classes(m)?;
+    response::register(m)?;
     Ok(())
 }

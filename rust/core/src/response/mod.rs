@@ -1,11 +1,18 @@
 //! The response stage: what the detector records from the photons that reach it, the ADC
 //! offset, clamping and rounding of the reference's integer, noise and PGM images and of the
 //! data sets' photon counts. Every writer goes through here; the detector's point-spread
-//! function, gain and readout noise belong here too.
+//! function, gain and readout noise are here too:
+//!
+//! `psf` spreads photons over neighbouring pixels (noisify.c's Gaussian and fiber kernels);
+//! `counting` draws the calibration, flicker and Poisson noise and turns photons into ADU
+//! (gain, offset, read-out noise, 16- or 32-bit pixels, the 8-bit preview).
 //!
 //! Each conversion works on a block of whole rows (so a writer can stream an image in blocks),
 //! in parallel over rows, with the reference's rounding; pixels outside the rendered window
 //! are 0.
+
+pub mod counting;
+pub mod psf;
 
 use rayon::prelude::*;
 
@@ -19,14 +26,9 @@ fn window_columns(width: usize, row0: usize, roi: Roi, i: usize) -> Option<std::
     (row >= roi[2] && row <= roi[3]).then(|| roi[0]..=roi[1].min(width - 1))
 }
 
-fn convert<T: Copy + Send + Default>(
-    block: &[f32],
-    width: usize,
-    row0: usize,
-    roi: Roi,
-    f: impl Fn(f32) -> T + Sync,
-) -> Vec<T> {
-    let mut out = vec![T::default(); block.len()];
+/// Convert `block` into `out` (as long as `block`), leaving pixels outside the window as they are.
+fn convert_into<T: Copy + Send>(out: &mut [T], block: &[f32], width: usize, row0: usize, roi: Roi, f: impl Fn(f32) -> T + Sync) {
+    assert_eq!(out.len(), block.len(), "output and image blocks differ in size");
     out.par_chunks_mut(width.max(1)).zip(block.par_chunks(width.max(1))).enumerate().for_each(|(i, (o, b))| {
         if let Some(columns) = window_columns(width, row0, roi, i) {
             for x in columns {
@@ -34,23 +36,36 @@ fn convert<T: Copy + Send + Default>(
             }
         }
     });
-    out
 }
 
 /// `-intfile` pixels: value·scale + adc clamped to [0, 65535] and rounded as
 /// `floorf((float)(t + 0.5))`; a NaN becomes 0.
 pub fn int_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64, adc: f64) -> Vec<u16> {
-    convert(block, width, row0, roi, |v| {
+    let mut out = vec![0; block.len()];
+    int_pixels_into(&mut out, block, width, row0, roi, scale, adc);
+    out
+}
+
+/// `int_pixels` into `out` (zeros outside the window: pass a zeroed buffer).
+pub fn int_pixels_into(out: &mut [u16], block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64, adc: f64) {
+    convert_into(out, block, width, row0, roi, |v| {
         let t = v as f64 * scale + adc;
         let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 65535.0) };
         ((t + 0.5) as f32).floor() as u16
-    })
+    });
 }
 
 /// `-noisefile` pixels from Poisson photons: photons + adc, clamped to [0, 65535] and
 /// truncated; also the number of pixels over 65535 (the reference's overloads).
 pub fn noise_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64) -> (Vec<u16>, usize) {
-    let out = convert(block, width, row0, roi, |v| {
+    let mut out = vec![0; block.len()];
+    let over = noise_pixels_into(&mut out, block, width, row0, roi, adc);
+    (out, over)
+}
+
+/// `noise_pixels` into `out` (a zeroed buffer); returns the overloads.
+pub fn noise_pixels_into(out: &mut [u16], block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64) -> usize {
+    convert_into(out, block, width, row0, roi, |v| {
         let t = v as f64 + adc;
         if t.is_nan() {
             0
@@ -58,24 +73,30 @@ pub fn noise_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, adc: f64
             t.clamp(0.0, 65535.0) as u16
         }
     });
-    let over = block
+    block
         .par_chunks(width.max(1))
         .enumerate()
         .filter_map(|(i, b)| window_columns(width, row0, roi, i).map(|c| b[c].iter().filter(|&&v| v as f64 + adc > 65535.0).count()))
-        .sum();
-    (out, over)
+        .sum()
 }
 
 /// `-pgmfile` pixels: value·scale truncated, at most 255; a NaN becomes 0.
 pub fn pgm_pixels(block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64) -> Vec<u8> {
-    convert(block, width, row0, roi, |v| {
+    let mut out = vec![0; block.len()];
+    pgm_pixels_into(&mut out, block, width, row0, roi, scale);
+    out
+}
+
+/// `pgm_pixels` into `out` (a zeroed buffer).
+pub fn pgm_pixels_into(out: &mut [u8], block: &[f32], width: usize, row0: usize, roi: Roi, scale: f64) {
+    convert_into(out, block, width, row0, roi, |v| {
         let t = v as f64 * scale;
         if t.is_nan() {
             0
         } else {
             t.clamp(0.0, 255.0) as u8
         }
-    })
+    });
 }
 
 /// Whole photon counts: rounded to the nearest integer (ties to even), clamped to

@@ -1,0 +1,5 @@
+"""``python -m nanobragg_rs.examples [DIR]``."""
+
+from . import main
+
+raise SystemExit(main())

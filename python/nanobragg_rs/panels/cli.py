@@ -1,0 +1,117 @@
+"""The ``nanobragg`` command on a multi-panel detector: render every panel, write the outputs.
+
+- ``-floatfile``: the panels one after another in panel order, each ``slow x fast`` float32;
+- ``-intfile`` / ``-noisefile``: one SMV per panel, ``NAME_p00.img``, ``NAME_p01.img``, ...,
+  each with its panel's geometry in the header; one integer scale for all panels
+  (55000 / the largest float pixel over all of them, unless ``-scale`` is given);
+  panel k's noise is drawn as the reference does with ``-seed S+k``;
+- ``-h5file``: NXmx with one NXdetector_module per panel;
+- ``-cxi``: for ``-geom`` input, one image laid out as the .geom places the panels.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..args import Run, UsageError
+from ..console import Progress
+from ..io import images, smv
+from ..structure_factors import StructureFactors
+from .render import MultiSimulator
+
+
+def panel_path(path: str, k: int, count: int) -> str:
+    """``NAME.img`` -> ``NAME_p00.img`` for panel k of count."""
+    root, ext = os.path.splitext(path)
+    width = max(2, len(str(count - 1)))
+    return f"{root}_p{k:0{width}d}{ext}"
+
+
+def _check(run: Run, msim: MultiSimulator) -> None:
+    """Refuse what a multi-panel run cannot do, before anything is rendered or written."""
+    if run.printout:
+        raise UsageError("-printout: not available on a multi-panel detector; use -trace_pixel PANEL F S")
+    if run.mask_file or run.img_file:
+        raise UsageError(f"{'-mask' if run.mask_file else '-img'}: the panel file is the whole detector (masks come from -geom bad regions)")
+    if run.config.detector.roi is not None:
+        raise UsageError("-roi: not available on a multi-panel detector")
+    if run.output.cxi and run.geom is None:
+        raise UsageError("-cxi: needs a -geom detector (the .geom says where each panel goes)")
+    if run.trace_pixel:
+        if run.trace_panel is None and len(msim.panels) > 1:
+            raise UsageError("-trace_pixel: name the panel: -trace_pixel PANEL F S")
+        name = run.trace_panel or msim.panels[0].name
+        if name not in msim.names:
+            raise UsageError(f"-trace_pixel: no panel named '{name}'")
+        p = msim.panels[msim.index(name)]
+        f, s = run.trace_pixel
+        if not (0 <= f < p.fast_pixels and 0 <= s < p.slow_pixels):
+            raise UsageError(f"-trace_pixel: pixel ({f}, {s}) is outside panel {name} ({p.fast_pixels}x{p.slow_pixels})")
+
+
+def execute_panels(run: Run, msim: MultiSimulator, sf: StructureFactors | None) -> None:
+    """Render every panel and write the outputs the run asks for."""
+    cfg, out = run.config, run.output
+    _check(run, msim)
+    if out.h5file or out.cxi:
+        import h5py  # noqa: F401  (fail before rendering when it is missing)
+    n = len(msim.panels)
+    pixels = sum(p.fast_pixels * p.slow_pixels for p in msim.panels)
+    print(f"multi-panel detector: {n} panels, {pixels} pixels")
+    seen: set[str] = set()
+    for p, sim in zip(msim.panels, msim.simulators):
+        for m in sim.setup.messages:
+            if m not in seen:
+                seen.add(m)
+                print(m)
+    if run.hkl_file and sf is not None:
+        sf.write_fdump(run.dump_file, cfg.crystal.default_F)
+        print(f"writing dump file for next time: {run.dump_file}")
+    seed = out.seed if out.seed is not None else int(time.time())
+    progress = Progress(sum(p.slow_pixels for p in msim.panels), run.progress)
+    imgs = msim.render(threads=run.threads, progress=progress)
+    progress.close()
+    if run.trace_pixel:
+        name = run.trace_panel or msim.panels[0].name
+        _, lines = msim.trace(name, *run.trace_pixel)
+        print(f"TRACE panel {name}")
+        for line in lines:
+            print(line)
+    print()
+
+    max_float = msim.max_float(imgs)
+    scale = out.scale if out.scale > 0.0 else (55000.0 / max_float if max_float > 0.0 else 1.0)
+    flat = imgs.concatenated()
+    images.write_float(out.floatfile, flat)
+    print(f"writing {out.floatfile} as {flat.size} 4-byte floats ({n} panels one after another, each slow x fast)")
+    print(f"max_I = {max_float:g} over all panels")
+    print(f"intfile_scale = {scale:g}")
+    for k, (p, sim, image) in enumerate(zip(msim.panels, msim.simulators, imgs.images)):
+        roi = tuple(sim.panel.roi)
+        smv.write_smv(panel_path(out.intfile, k, n), images.int_rows(image, scale, out.adc, roi), sim.setup.header.as_dict())
+    print(f"writing {panel_path(out.intfile, 0, n)} ... {panel_path(out.intfile, n - 1, n)} as 2-byte integers")
+    noise = None
+    if out.write_noise:
+        print(f"  seed: {-seed} (panel k: {-seed}-k)")
+        noise = msim.noise(imgs, seed)
+        total = 0.0
+        overloads = 0
+        for k, (sim, nz) in enumerate(zip(msim.simulators, noise)):
+            roi = tuple(sim.panel.roi)
+            blocks = list(images.noise_rows(nz.photons, out.adc, roi))
+            overloads += sum(o for _, o in blocks)
+            total += nz.total
+            smv.write_smv(panel_path(out.noisefile, k, n), (b for b, _ in blocks), sim.setup.header.as_dict())
+        print(f"{total:.0f} photons on noise images ({overloads} overloads)")
+        print(f"writing {panel_path(out.noisefile, 0, n)} ... {panel_path(out.noisefile, n - 1, n)} as 2-byte integers")
+    if out.h5file:
+        from .nexus import write_nxmx_panels
+
+        print(f"writing {out.h5file} as NeXus NXmx ({n} modules)")
+        write_nxmx_panels(out.h5file, msim, imgs, tuple(nz.photons for nz in noise) if noise else None)
+    if out.cxi:
+        from .cxi import write_cxi
+
+        print(f"writing {out.cxi} as CXI laid out by the .geom")
+        write_cxi(out.cxi, run.geom, tuple(nz.photons for nz in noise) if noise else imgs.images)
