@@ -14,7 +14,6 @@ use crate::noise::noise_image;
 use crate::output::{int_pixels_into, noise_pixels_into, pgm_pixels_into};
 use crate::setup::{header_values, Setup};
 use crate::stats::{image_stats, max_pixel, Stats};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
