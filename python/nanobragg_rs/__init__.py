@@ -15,11 +15,27 @@ nanoBragg.c from the same command line, faster, with NeXus output and data sets 
 from ._core import ConfigError, InputFileError, NanoBraggError, ResourceError, __version__
 from .args import Output, Run, parse_args
 from .errors import UsageError
-from .background import Background
 from .config import Beam, Config, Crystal, Detector, Sampling
-from .response import Response, ResponseResult
 from .simulate import FileOutputs, Noise, Simulator, Stats, Written, render
 from .structure_factors import StructureFactors
+
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .background import Background
+    from .response import Response, ResponseResult
+
+#: Names imported on first use: their modules need numpy, which a plain command does not.
+_LAZY = {"Background": ".background", "Response": ".response", "ResponseResult": ".response"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'nanobragg_rs' has no attribute {name!r}")
 
 
 def config_from_args(tokens: list[str]) -> Config:

@@ -270,7 +270,7 @@ def parse_args(tokens: Sequence[str], command: str = "nanobragg", positional: in
         for i, tok in enumerate(tokens[:-1]):
             if tok == want:
                 _load_header(st, want, existing_file(want, tokens[i + 1]), is_mask)
-    if command in BY_FLAG["-panels"].commands:
+    if command in BY_FLAG["-panels"].commands and {"-panels", "-expt", "-geom"} & set(tokens):
         # Detector files too: the flags override what they say (beam, spindle, crystal).
         from .panels.inputs import load_detector_files
 

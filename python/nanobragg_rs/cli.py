@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import inputs
 from .args import Run, parse_args
@@ -20,6 +21,9 @@ from .io import atomic
 from .outputs import print_written, render_and_write
 from .simulate import Simulator
 from .structure_factors import StructureFactors
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def prepare(run: Run) -> tuple[Simulator, StructureFactors | None]:
@@ -91,6 +95,7 @@ def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     roi = sim.panel.roi
     progress = Progress(len(range(roi[2], roi[3] + 1)), run.progress and not run.printout)
     written = None
+    image: np.ndarray | None
     if run.response_args:
         # The detector response stage writes its own images from the float image.
         image = sim.render(threads=run.threads, progress=progress, backgrounds=run.backgrounds)
@@ -120,6 +125,7 @@ def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         from .io import images
         from .noisify import render_stage
 
+        assert image is not None
         images.write_float(out.floatfile, image)
         print(f"writing {out.floatfile} as {image.size} 4-byte floats")
         files = {"int": out.intfile, "noise": out.noisefile if out.write_noise else None, "pgm": out.pgmfile if out.write_pgm else None}

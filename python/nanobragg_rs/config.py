@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import numbers
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,7 +56,7 @@ def _check_integers(path: str, annotation: str, value: Any) -> None:
         return
     items = value if isinstance(value, (tuple, list)) else (value,)
     for x in items:
-        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        if isinstance(x, bool) or not isinstance(x, numbers.Integral):
             raise _core.ConfigError(f"{path}: {value!r} is not an integer")
         if not _INT_RANGE[0] <= int(x) <= _INT_RANGE[1]:
             raise _core.ConfigError(f"{path}: {int(x)} is out of range")

@@ -26,13 +26,13 @@ from ..io.nexus import (
     _image_dataset,
     _scalar,
     _text,
-    _unit,
     _write_beam,
     lab_to_mcstas,
     write_entry,
     write_sample,
     write_source,
 )
+from ..io.geometry import unit_vector as _unit
 from .render import DetectorImages, MultiSimulator
 
 _MM = 1000.0

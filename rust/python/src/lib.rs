@@ -79,6 +79,18 @@ fn run_detached<T: Send + 'static>(
     job: impl FnOnce(&core::RenderControl) -> core::Result<T> + Send + 'static,
 ) -> PyResult<T> {
     outputs::numpy_ready(py)?;
+    run_detached_plain(py, threads, ctl, progress, job)
+}
+
+/// [`run_detached`] for a job whose result reaches Python without numpy (the core writes the
+/// files): numpy is neither needed nor imported.
+fn run_detached_plain<T: Send + 'static>(
+    py: Python<'_>,
+    threads: Option<usize>,
+    ctl: Arc<core::RenderControl>,
+    progress: Option<&Bound<'_, PyAny>>,
+    job: impl FnOnce(&core::RenderControl) -> core::Result<T> + Send + 'static,
+) -> PyResult<T> {
     let pool = pool(threads)?;
     let (tx, rx) = mpsc::channel();
     let worker_ctl = ctl.clone();
@@ -444,7 +456,7 @@ impl Simulation {
         let setup = self.setup.clone();
         let files = files.inner.clone();
         let ctl = Arc::new(core::RenderControl::default());
-        let (written, omega_sum, isa) = run_detached(py, threads, ctl, progress, move |ctl| {
+        let (written, omega_sum, isa) = run_detached_plain(py, threads, ctl, progress, move |ctl| {
             let image = core::render_with(&setup, isa, ctl)?;
             let written = write_into(&setup, &image.data, image.omega_sum, &files, outputs.as_ref())?;
             Ok((written, image.omega_sum, image.isa))
