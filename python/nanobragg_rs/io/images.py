@@ -67,6 +67,8 @@ def noise_rows(photons: np.ndarray, adc: float, roi: Roi, round_first: bool = Fa
 def count_image(values: np.ndarray, saturation: int) -> np.ndarray:
     """Whole photon counts (uint32): nearest integer (ties to even), clamped to
     [0, saturation], NaN as 0."""
+    import numpy as np
+
     v = np.asarray(values, dtype=np.float64)
     flat = np.ascontiguousarray(v.reshape(-1, v.shape[-1]) if v.ndim else v.reshape(1, 1))
     return _core.count_pixels(flat, int(saturation)).reshape(v.shape)

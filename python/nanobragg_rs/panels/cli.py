@@ -88,7 +88,7 @@ def execute_panels(run: Run, msim: MultiSimulator, sf: StructureFactors | None) 
     print(f"max_I = {max_float:g} over all panels")
     print(f"intfile_scale = {scale:g}")
     for k, (p, sim, image) in enumerate(zip(msim.panels, msim.simulators, imgs.images)):
-        roi = tuple(sim.panel.roi)
+        roi = sim.panel.roi
         smv.write_smv(panel_path(out.intfile, k, n), images.int_rows(image, scale, out.adc, roi), sim.setup.header.as_dict())
     print(f"writing {panel_path(out.intfile, 0, n)} ... {panel_path(out.intfile, n - 1, n)} as 2-byte integers")
     noise = None
@@ -98,7 +98,7 @@ def execute_panels(run: Run, msim: MultiSimulator, sf: StructureFactors | None) 
         total = 0.0
         overloads = 0
         for k, (sim, nz) in enumerate(zip(msim.simulators, noise)):
-            roi = tuple(sim.panel.roi)
+            roi = sim.panel.roi
             blocks = list(images.noise_rows(nz.photons, out.adc, roi))
             overloads += sum(o for _, o in blocks)
             total += nz.total
