@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
 from . import _core
 from ._core import FileOutputs
+from ._records import record
 from .config import Config
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
     import numpy as np
 
     from .background import Background
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Stats:
     """The statistics nanoBragg prints after rendering."""
 
@@ -35,7 +36,7 @@ class Stats:
         return cls(s.max_i, s.max_i_x_m, s.max_i_y_m, s.mean, s.rms, s.rmsd, s.count, s.solid_angle_sr)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Written:
     """What writing a run's files found: the statistics and the scales the reference prints."""
 
@@ -53,7 +54,7 @@ class Written:
         return cls(Stats._from(w.stats), w.int_scale, w.pgm_scale, w.noise_total, w.overloads)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Noise:
     """A Poisson noise image in photons (before any ADC offset) and its total."""
 
