@@ -107,7 +107,7 @@ def _make(cls: type, frozen: bool) -> type:
         elif value is not _MISSING:
             defaults[name] = (value, _MISSING)
     names = list(types)
-    env: dict[str, Any] = {"_MISSING": _MISSING, "_set": object.__setattr__}
+    env: dict[str, Any] = {"_MISSING": _MISSING}
     params, lines = [], []
     for name in names:
         default, factory = defaults.get(name, (_MISSING, _MISSING))
@@ -124,7 +124,10 @@ def _make(cls: type, frozen: bool) -> type:
             else:
                 params.append(name)
             value = name
-        lines.append(f"    _set(self, {name!r}, {value})" if frozen else f"    self.{name} = {value}")
+        # A frozen record's fields go straight into its __dict__ (its __setattr__ refuses).
+        lines.append(f"    _values[{name!r}] = {value}" if frozen else f"    self.{name} = {value}")
+    if frozen:
+        lines.insert(0, "    _values = self.__dict__")
     source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(lines) or "    pass") + "\n"
     exec(source, env)  # noqa: S102 (generated from the class's own field names, as dataclasses does)
     init = env["__init__"]
