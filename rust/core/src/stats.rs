@@ -66,22 +66,37 @@ pub fn max_pixel(setup: &Setup, image: &[f32]) -> (f64, f64, f64) {
 
 /// Statistics of `image` (row-major, fpixels per row) rendered with `setup`.
 pub fn image_stats(setup: &Setup, image: &[f32], omega_sum: f64) -> Stats {
-    let f = setup.panel().geometry.fpixels;
-    let [x0, x1, y0, y1] = setup.panel().roi;
+    image_stats_with_max(setup, image, omega_sum, max_pixel(setup, image))
+}
+
+/// [`image_stats`] given the brightest pixel (`max_pixel`'s result), found already.
+pub fn image_stats_with_max(setup: &Setup, image: &[f32], omega_sum: f64, max: (f64, f64, f64)) -> Stats {
+    let panel = setup.panel();
+    let f = panel.geometry.fpixels;
+    let [x0, x1, y0, y1] = panel.roi;
     let mut st = Stats::default();
-    (st.max_i, st.max_i_x, st.max_i_y) = max_pixel(setup, image);
+    (st.max_i, st.max_i_x, st.max_i_y) = max;
     // Serial sums in the reference's order: the printed values and the PGM scale depend on them.
     let (mut sum, mut sumsqr, mut n) = (0.0f64, 0.0f64, 0usize);
     for spixel in y0..=y1 {
-        let row = &image[spixel * f..(spixel + 1) * f];
-        for (fpixel, &v) in row.iter().enumerate().take(x1 + 1).skip(x0) {
-            if !setup.panel().renders(fpixel, spixel) {
-                continue;
+        let window = spixel * f + x0..=spixel * f + x1;
+        let row = &image[window.clone()];
+        match &panel.mask {
+            None => {
+                for &v in row {
+                    sum += v as f64;
+                    // The reference squares in single precision.
+                    sumsqr += (v * v) as f64;
+                }
+                n += row.len();
             }
-            sum += v as f64;
-            // The reference squares in single precision.
-            sumsqr += (v * v) as f64;
-            n += 1;
+            Some(mask) => {
+                for (&v, _) in row.iter().zip(&mask[window]).filter(|(_, &m)| m != 0) {
+                    sum += v as f64;
+                    sumsqr += (v * v) as f64;
+                    n += 1;
+                }
+            }
         }
     }
     st.count = n;

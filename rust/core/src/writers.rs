@@ -13,7 +13,7 @@ use crate::io::{self, stage_shared};
 use crate::noise::noise_image;
 use crate::response::{int_pixels_into, noise_pixels_into, pgm_pixels_into};
 use crate::setup::{header_values, Setup};
-use crate::stats::{image_stats, max_pixel, Stats};
+use crate::stats::{image_stats_with_max, max_pixel, Stats};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -160,7 +160,8 @@ pub fn stage_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs
     let panel = setup.panel();
     let (fpixels, spixels) = (panel.geometry.fpixels, panel.geometry.spixels);
     let roi = panel.roi;
-    let max_i = max_pixel(setup, image).0;
+    let max = max_pixel(setup, image);
+    let max_i = max.0;
     let int_scale = if out.int_scale > 0.0 {
         out.int_scale
     } else if max_i > 0.0 {
@@ -171,7 +172,7 @@ pub fn stage_outputs(setup: &Setup, image: &[f32], omega_sum: f64, out: &Outputs
     let header = smv_header(setup);
 
     let stats_then_pgm = || -> Result<(Stats, Option<f64>)> {
-        let st = image_stats(setup, image, omega_sum);
+        let st = image_stats_with_max(setup, image, omega_sum, max);
         let Some(path) = &out.pgmfile else { return Ok((st, None)) };
         let scale = if out.pgm_scale > 0.0 {
             out.pgm_scale
