@@ -1,0 +1,173 @@
+"""The detector response as a stage of a render (docs/noisify.md): ``nanobragg ... -psf fiber
+-readout 3 -gain 2 -seed S`` writes, file for file, what the same render's float image gives
+through ``nanobragg noisify`` with the same flags and seed: on one panel, and per panel on a
+multi-panel detector (panel k with seed S+k, its own pixel size, the .expt gain unless -gain is
+given, the PSF inside the panel). Each expected file is the plain render's SMV header followed
+by noisify's pixels, so header and pixels are both checked byte for byte."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from nanobragg_rs.panels import panels_from_expt, read_panels_json
+from nanobragg_rs.panels.cli import panel_path
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PANELS = ROOT.parent / "shared" / "golden-panels" / "inputs"
+XTAL = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "100", "-N", "5", "-lambda", "1.0", "-noprogress"]
+RESPONSE = ["-psf", "fiber", "-readout", "3", "-gain", "2"]
+
+
+def require_panels() -> None:
+    if not PANELS.is_dir():
+        pytest.skip(f"multi-panel inputs not found at {PANELS} (expected ../shared/golden-panels beside the project)")
+
+
+def ok(res) -> None:
+    assert res.returncode == 0, res.stderr
+
+
+def header_of(path: pathlib.Path, pixels: int, bits: int = 16) -> bytes:
+    raw = path.read_bytes()
+    return raw[: len(raw) - pixels * bits // 8]
+
+
+def noisify_files(folder: pathlib.Path, image: np.ndarray, pixel_mm: float, seed: int, flags: list[str]) -> dict[str, bytes]:
+    """``nanobragg noisify`` of one float image: its int, noise and PGM files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image.astype("<f4").tofile(folder / "in.bin")
+    h, w = image.shape
+    res = run_cli(["noisify", "-floatfile", "in.bin", "-detpixels_x", str(w), "-detpixels_y", str(h),
+                   "-pixel", repr(pixel_mm), "-seed", str(seed), *flags], folder, inputs=None)
+    ok(res)
+    return {name: (folder / f).read_bytes() for name, f in (("int", "intimage.img"), ("noise", "noiseimage.img"), ("pgm", "image.pgm"))}
+
+
+def check_panels(one: pathlib.Path, plain: pathlib.Path, work: pathlib.Path, panels, seed: int, flags_of, bits: int = 16) -> None:
+    """Every panel's response files in ``one`` equal noisify's of that panel's float image,
+    under the plain render's (``plain``) headers."""
+    floats = np.fromfile(one / "float.bin", dtype="<f4")
+    n, start = len(panels), 0
+    for k, p in enumerate(panels):
+        count = p.fast_pixels * p.slow_pixels
+        image = floats[start : start + count].reshape(p.slow_pixels, p.fast_pixels)
+        start += count
+        want = noisify_files(work / f"p{k}", image, p.pixel_mm, seed + k, flags_of(p))
+        head = header_of(plain / panel_path("int.img", k, n), count)
+        if bits == 32:
+            head = head.replace(b"TYPE=unsigned_short;", b"TYPE=long_integer;").ljust(len(head), b" ")
+        for kind, name in (("int", "int.img"), ("noise", "noise.img")):
+            assert (one / panel_path(name, k, n)).read_bytes() == head + want[kind][512:], (p.name, kind)
+        assert (one / panel_path("image.pgm", k, n)).read_bytes() == want["pgm"], p.name
+    assert start == floats.size
+
+
+OUT = ["-floatfile", "float.bin", "-intfile", "int.img", "-noisefile", "noise.img", "-pgmfile", "image.pgm"]
+
+
+def test_one_panel_response_equals_render_then_noisify(tmp_path: pathlib.Path) -> None:
+    det = ["-distance", "80", "-detpixels", "64", "-pixel", "0.2", "-seed", "11"]
+    one, plain = tmp_path / "one", tmp_path / "plain"
+    ok(run_cli([*XTAL, *det, *OUT, *RESPONSE], one, inputs=None))
+    ok(run_cli([*XTAL, *det, *OUT], plain, inputs=None))
+    image = np.fromfile(one / "float.bin", dtype="<f4").reshape(64, 64)
+    assert (one / "float.bin").read_bytes() == (plain / "float.bin").read_bytes()
+    want = noisify_files(tmp_path / "n", image, 0.2, 11, RESPONSE)
+    head = header_of(plain / "int.img", 64 * 64)
+    assert (one / "int.img").read_bytes() == head + want["int"][512:]
+    assert (one / "noise.img").read_bytes() == head + want["noise"][512:]
+    assert (one / "image.pgm").read_bytes() == want["pgm"]
+    # The response really acted: it is not the plain render's noise image.
+    assert (one / "noise.img").read_bytes() != (plain / "noise.img").read_bytes()
+
+
+def test_panels_response_equals_each_panel_through_noisify(tmp_path: pathlib.Path) -> None:
+    require_panels()
+    # hybrid.json: four panels, two pixel sizes, one facing the sample (rendered turned).
+    path = PANELS / "hybrid.json"
+    panels = read_panels_json(path)
+    one, plain = tmp_path / "one", tmp_path / "plain"
+    ok(run_cli([*XTAL, "-panels", str(path), *OUT, *RESPONSE, "-seed", "21"], one, inputs=None))
+    ok(run_cli([*XTAL, "-panels", str(path), *OUT, "-seed", "21"], plain, inputs=None))
+    assert (one / "float.bin").read_bytes() == (plain / "float.bin").read_bytes()
+    check_panels(one, plain, tmp_path / "n", panels, 21, lambda p: RESPONSE)
+
+
+def test_panels_response_32_bit_gauss_with_flicker(tmp_path: pathlib.Path) -> None:
+    require_panels()
+    path = PANELS / "quad.json"
+    flags = ["-psf", "gauss", "-psf_fwhm", "150", "-psf_radius", "3", "-flicker", "0.02", "-calib_seed", "5", "-bits", "32"]
+    one, plain = tmp_path / "one", tmp_path / "plain"
+    ok(run_cli([*XTAL, "-panels", str(path), *OUT, *flags, "-seed", "-3"], one, inputs=None))
+    ok(run_cli([*XTAL, "-panels", str(path), *OUT, "-seed", "-3"], plain, inputs=None))
+    check_panels(one, plain, tmp_path / "n", read_panels_json(path), -3, lambda p: flags, bits=32)
+
+
+def test_psf_never_crosses_a_panel_boundary(tmp_path: pathlib.Path) -> None:
+    """One panel split in two: with a PSF the halves differ from the whole along the cut."""
+    require_panels()
+    whole = {"name": "w", "fast_axis": [0, 0, 1], "slow_axis": [0, -1, 0], "origin_mm": [80, 4.8, -4.8],
+             "fast_pixels": 96, "slow_pixels": 96, "pixel_mm": 0.1}
+    top = dict(whole, name="t", slow_pixels=48)
+    bottom = dict(whole, name="b", slow_pixels=48, origin_mm=[80, 0.0, -4.8])
+    (tmp_path / "whole.json").write_text(json.dumps({"panels": [whole]}))
+    (tmp_path / "split.json").write_text(json.dumps({"panels": [top, bottom]}))
+    flags = ["-psf", "gauss", "-psf_fwhm", "400", "-psf_radius", "6", "-nonoise", "-calibration", "0"]
+    for name in ("whole", "split"):
+        ok(run_cli([*XTAL, "-panels", str(tmp_path / f"{name}.json"), *OUT, *flags, "-adc", "0", "-gain", "100",
+                    "-bits", "32", "-seed", "1"], tmp_path / name, inputs=None))
+
+    def px(path: pathlib.Path, rows: int) -> np.ndarray:
+        return np.frombuffer(path.read_bytes()[-4 * rows * 96 :], "<u4").reshape(rows, 96).astype(float)
+
+    w = px(tmp_path / "whole" / "int_p00.img", 96)
+    t, b = px(tmp_path / "split" / "int_p00.img", 48), px(tmp_path / "split" / "int_p01.img", 48)
+    # Away from the cut both agree with the whole panel; at the cut each half lacks its
+    # neighbour's light.
+    assert np.abs(np.vstack([t, b])[10:38] - w[10:38]).max() <= 1
+    assert (t[-1] < w[47] - 1).any() and (b[0] < w[48] - 1).any()
+
+
+def test_expt_gain_per_panel_unless_gain_is_given(tmp_path: pathlib.Path) -> None:
+    require_panels()
+    doc = json.loads((PANELS / "eiger_tiled.expt").read_text())
+    gains = [2.0, 0.5, 1.0, 3.0]
+    for p, g in zip(doc["detector"][0]["panels"], gains):
+        p["gain"] = g
+    expt = tmp_path / "gains.expt"
+    expt.write_text(json.dumps(doc))
+    panels = panels_from_expt(str(expt))
+    assert [p.gain_adu_per_photon for p in panels] == gains
+    base = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "100", "-N", "5", "-noprogress", "-expt", str(expt), *OUT]
+    flags = ["-psf", "fiber", "-readout", "2"]
+    plain = tmp_path / "plain"
+    ok(run_cli([*base, "-seed", "4"], plain, inputs=None))
+    one = tmp_path / "own"
+    ok(run_cli([*base, *flags, "-seed", "4"], one, inputs=None))
+    check_panels(one, plain, tmp_path / "n1", panels, 4, lambda p: [*flags, "-gain", repr(p.gain_adu_per_photon)])
+    given = tmp_path / "given"
+    ok(run_cli([*base, *flags, "-gain", "1.5", "-seed", "4"], given, inputs=None))
+    check_panels(given, plain, tmp_path / "n2", panels, 4, lambda p: [*flags, "-gain", "1.5"])
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["-psf", "airy"], "-psf"),
+    (["-gain", "x"], "-gain"),
+    (["-psf", "fiber", "-bits", "8"], "-bits"),
+    (["-psf", "fiber", "-h5file", "out.h5"], "-h5file"),
+])
+@pytest.mark.parametrize("panels", [False, True])
+def test_bad_response_is_refused_before_rendering(extra: list[str], flag: str, panels: bool, tmp_path: pathlib.Path) -> None:
+    if panels:
+        require_panels()
+    det = ["-panels", str(PANELS / "quad.json")] if panels else ["-detpixels", "32"]
+    res = run_cli([*XTAL, *det, *extra, "-seed", "1"], tmp_path, inputs=None)
+    assert res.returncode == 2
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and flag in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
