@@ -568,13 +568,24 @@ def render_stage(
     return write_stage(result, bits, header_values, files), result
 
 
-def write_stage(result: ResponseResult, bits: int, header_values: dict[str, object], files: dict[str, str | None]) -> list[str]:
-    """Write a response's images with a render's SMV header; returns the lines to print."""
+def stage_header(header_values: dict[str, object], bits: int) -> bytes:
+    """A render's SMV header for the response's 16- or 32-bit counts."""
     from .io.smv import header_text
 
     head = header_text(header_values)
     if bits == 32:
         head = head.replace(b"TYPE=unsigned_short;", b"TYPE=long_integer;").rstrip(b" ").ljust(len(head), b" ")
+    return head
+
+
+def stage_smv(header_values: dict[str, object], counts: np.ndarray, bits: int) -> bytes:
+    """One SMV file of response counts under a render's header."""
+    return _image_bytes(stage_header(header_values, bits), counts, bits)
+
+
+def write_stage(result: ResponseResult, bits: int, header_values: dict[str, object], files: dict[str, str | None]) -> list[str]:
+    """Write a response's images with a render's SMV header; returns the lines to print."""
+    head = stage_header(header_values, bits)
     lines = []
     out: list[tuple[str, bytes]] = []
     if files.get("int"):
@@ -610,4 +621,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 __all__ = ["FLAGS", "Flag", "NoisifyArgs", "ResponseResult", "check_stage_outputs", "main", "parse", "render_stage", "response_of",
-           "run", "stage_response", "write_stage"]
+           "run", "stage_header", "stage_response", "stage_smv", "write_stage"]
