@@ -454,8 +454,33 @@ pub fn apply_corrected(image: &[f32], width: usize, height: usize, psf: &Psf) ->
     }
     report.kernel_radius = kr;
     let kern = kernel(kind, fwhm, kr);
+    if psf.radius_px > 0 && use_fft(image, width, height, &radii, kr) {
+        // One radius for every pixel: a plain convolution with the disc's normalised kernel.
+        let norm: f64 = kern.iter().sum();
+        let unit: Vec<f64> = kern.iter().map(|&k| k / norm).collect();
+        let out = super::fft::convolve(image, width, height, &unit, kr as usize);
+        return Ok((out.into_par_iter().map(|p| p as f32).collect(), report));
+    }
     let out: Vec<f64> = spread(image, width, height, &radii, &kern, kr, Edges::Corrected);
     Ok((out.into_par_iter().map(|p| p.value() as f32).collect(), report))
+}
+
+/// Direct additions per unit of FFT work at which the FFT path pays (measured on a 2463x2527
+/// frame, see benches/README.md).
+const FFT_BREAK_EVEN: f64 = 1.0;
+
+/// Whether the corrected PSF with one radius `kr` for every pixel goes faster by FFT: the
+/// direct sum costs one addition per pixel that spreads per kernel tap. Infinite or NaN values
+/// stay on the direct path (in a transform they would spoil every pixel).
+fn use_fft(image: &[f32], width: usize, height: usize, radii: &[i32], kr: i32) -> bool {
+    if std::env::var_os("NANOBRAGG_PSF_DIRECT").is_some() {
+        return false;
+    }
+    let r = kr as i64;
+    let taps = (-r..=r).map(|dy| (-r..=r).filter(|dx| dx * dx + dy * dy <= r * r).count()).sum::<usize>();
+    let spreading = radii.par_iter().filter(|&&x| x > 0).count();
+    let direct = spreading as f64 * taps as f64;
+    direct > FFT_BREAK_EVEN * super::fft::cost(width, height, kr as usize) && image.par_iter().all(|v| v.is_finite())
 }
 
 #[cfg(test)]
@@ -520,6 +545,62 @@ mod tests {
                 if u < 0.3 { 0.0 } else { (u * 40.0).powi(2) }
             })
             .collect()
+    }
+
+    fn direct_and_fft(img: &[f32], w: usize, h: usize, kind: PsfKind, fwhm: f64, r: i32) -> (Vec<f64>, Vec<f64>) {
+        let radii: Vec<i32> = img.iter().map(|&v| if v == 0.0 { -1 } else { r }).collect();
+        let kern = kernel(kind, fwhm, r);
+        let direct: Vec<f64> = spread(img, w, h, &radii, &kern, r, Edges::Corrected);
+        let norm: f64 = kern.iter().sum();
+        let unit: Vec<f64> = kern.iter().map(|&k| k / norm).collect();
+        (direct, super::super::fft::convolve(img, w, h, &unit, r as usize))
+    }
+
+    #[test]
+    fn fft_path_agrees_with_the_direct_sum() {
+        for &(w, h, kind, fwhm, r) in &[(120usize, 90usize, PsfKind::Gauss, 3.0, 9), (64, 101, PsfKind::Fiber, 1.5, 12), (30, 30, PsfKind::Fiber, 4.0, 40)] {
+            let img: Vec<f32> = test_image(w, h).iter().enumerate().map(|(i, &v)| if i % 7 == 0 { -v } else { v }).collect();
+            let (direct, fft) = direct_and_fft(&img, w, h, kind, fwhm, r.min(w.max(h) as i32));
+            // The corpus's rule: |a - b| <= 1e-5 |b| + 1e-7 max |b|.
+            let max = direct.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
+            for (i, (&a, &b)) in fft.iter().zip(&direct).enumerate() {
+                assert!((a - b).abs() <= 1e-5 * b.abs() + 1e-7 * max, "{kind:?} r={r} pixel {i}: {a} vs {b}");
+                assert!((a - b).abs() <= 1e-9 * max, "{kind:?} r={r} pixel {i}: {a} vs {b}");
+            }
+        }
+        // The choice: a dense image and a wide kernel go by FFT, a sparse one or a small kernel not.
+        let dense = vec![1.0f32; 200 * 200];
+        let radii = vec![20; 200 * 200];
+        assert!(use_fft(&dense, 200, 200, &radii, 20));
+        assert!(!use_fft(&dense, 200, 200, &vec![2; 200 * 200], 2));
+        let mut sparse = vec![0.0f32; 200 * 200];
+        sparse[5000] = 1.0;
+        let sr: Vec<i32> = sparse.iter().map(|&v| if v == 0.0 { -1 } else { 20 }).collect();
+        assert!(!use_fft(&sparse, 200, 200, &sr, 20));
+        let mut bad = dense.clone();
+        bad[7] = f32::NAN;
+        assert!(!use_fft(&bad, 200, 200, &radii, 20));
+    }
+
+    #[test]
+    #[ignore = "timing, run by hand: cargo test --profile quick -p nanobragg-core psf_timing -- --ignored --nocapture"]
+    fn psf_timing() {
+        let (w, h) = (2463usize, 2527usize);
+        let img = test_image(w, h);
+        for &r in &[4, 8, 12, 20] {
+            let t = std::time::Instant::now();
+            let radii: Vec<i32> = img.iter().map(|&v| if v == 0.0 { -1 } else { r }).collect();
+            let kern = kernel(PsfKind::Fiber, 0.46, r);
+            let _d: Vec<f64> = spread(&img, w, h, &radii, &kern, r, Edges::Corrected);
+            let td = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let _f = super::super::fft::convolve(&img, w, h, &kern, r as usize);
+            let tf = t.elapsed().as_secs_f64();
+            let rr = r as i64;
+            let taps = (-rr..=rr).map(|dy| (-rr..=rr).filter(|dx| dx * dx + dy * dy <= rr * rr).count()).sum::<usize>();
+            let spreading = radii.iter().filter(|&&x| x > 0).count() as f64 * taps as f64;
+            eprintln!("r={r}: direct {td:.3} s ({spreading:.3e} additions), fft {tf:.3} s (cost {:.3e}); ratio per unit {:.3}", super::super::fft::cost(w, h, r as usize), (td / spreading) / (tf / super::super::fft::cost(w, h, r as usize)));
+        }
     }
 
     #[test]
