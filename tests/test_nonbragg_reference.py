@@ -159,3 +159,24 @@ def test_random_configurations_match_the_reference(args: list[str], tmp_path_fac
     keep = ("max_I", "mean=", "intfile_scale", "pgm_scale", "solid angle", "  created")
     pick = lambda text: [line for line in text.splitlines() if line.startswith(keep) or "photons on noise" in line]  # noqa: E731
     assert pick(ours.stdout) == pick(ref.stdout)
+
+
+@pytest.mark.parametrize("extra", [["-printout_pixel", "5", "7"], ["-printout", "-roi", "3", "4", "6", "6", "-oversample", "3"]])
+def test_printout_lines_match_the_reference(extra: list[str], tmp_path: pathlib.Path) -> None:
+    """`-printout` prints what the reference prints per pixel, but for the F line: the reference
+    prints an uninitialised F there, we the interpolated one (docs/nonbragg.md)."""
+    args = ["-stol", "water.stol", "-detpixels", "12", "-pixel", "0.1", "-distance", "100", "-lambda", "1",
+            "-thick", "0.1", "-nonoise", *extra]
+    ref_dir, our_dir = tmp_path / "ref", tmp_path / "ours"
+    prepare(ref_dir)
+    prepare(our_dir)
+    assert BIN is not None
+    ref = subprocess.run([BIN, *OUTPUTS, *args], cwd=ref_dir, capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120, check=False)
+    ours = run_cli(["nonbragg", *OUTPUTS, *args], our_dir, inputs=None)
+    assert ours.returncode == 0 == ref.returncode, ours.stderr
+    keep = (" : stol = ", "I/steps", "polar ", "omega ", "pixel ")
+    pick = lambda text: [line for line in text.splitlines() if line.startswith(keep) or " : stol = " in line]  # noqa: E731
+    assert pick(ref.stdout), "the reference printed no pixel"
+    assert pick(ours.stdout) == pick(ref.stdout)
+    assert sum(" F=" in line for line in ours.stdout.splitlines()) == sum(" : stol = " in line for line in ours.stdout.splitlines())

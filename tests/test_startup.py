@@ -43,6 +43,27 @@ def test_cli_import_is_lean() -> None:
     assert p.stdout.strip() == "[]", p.stdout
 
 
+#: Standard modules a plain run does without (a few ms each at start-up): dataclasses pulls
+#: in inspect, ast, dis and tokenize; typing pulls in re.
+SLOW_STDLIB = ("dataclasses", "inspect", "typing", "re", "ast", "difflib", "textwrap", "numbers", "pathlib", "json")
+
+
+def test_plain_run_imports_only_what_it_needs(tmp_path: pathlib.Path) -> None:
+    """Without site (whose .pth files import what they like), a plain run's command imports
+    none of the slower standard modules."""
+    code = (
+        "import sys\nfrom nanobragg_rs.cli import main\nrc = main(sys.argv[1:])\n"
+        f"print('MODULES', sorted(m for m in sys.modules if m in {SLOW_STDLIB!r}))\nsys.exit(rc)"
+    )
+    package_dir = pathlib.Path(__import__("nanobragg_rs").__file__).parents[1]
+    args = ["-cell", "70", "70", "70", "90", "90", "90", "-default_F", "100", "-detpixels", "16", "-seed", "3", *FILES]
+    env = dict(os.environ, PYTHONPATH=str(package_dir))
+    p = subprocess.run([sys.executable, "-S", "-c", code, *args], cwd=tmp_path, capture_output=True, text=True,
+                       check=False, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "MODULES []" in p.stdout, p.stdout
+
+
 def test_plain_run_imports_no_numpy(tmp_path: pathlib.Path) -> None:
     args = ["-cell", "70", "70", "70", "90", "90", "90", "-default_F", "100", "-detpixels", "48", "-seed", "3", *FILES]
     modules, p = _probe(args, tmp_path)
@@ -119,3 +140,18 @@ def test_write_error_names_the_file(tmp_path: pathlib.Path) -> None:
     sim = Simulator(_config())
     with pytest.raises(OSError, match="nowhere"):
         sim.render_to_files(FileOutputs(floatfile=tmp_path / "nowhere" / "f.bin"))
+
+
+def test_the_command_ends_at_once_with_everything_written(tmp_path: pathlib.Path) -> None:
+    """`python -m nanobragg_rs` (the `nanobragg` script's entry) skips the interpreter's teardown
+    after a render: its printout through a pipe is whole, its files are in place, and an error
+    still exits 2 with its one line."""
+    args = ["-cell", "70", "70", "70", "90", "90", "90", "-default_F", "100", "-detpixels", "24", "-seed", "3", *FILES]
+    p = subprocess.run([sys.executable, "-m", "nanobragg_rs", *args], cwd=tmp_path, capture_output=True, text=True,
+                       check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.rstrip().endswith("as 2-byte integers"), p.stdout[-200:]
+    assert (tmp_path / "noise.img").stat().st_size == 512 + 2 * 24 * 24
+    bad = subprocess.run([sys.executable, "-m", "nanobragg_rs", "-detpixels", "x"], cwd=tmp_path, capture_output=True,
+                         text=True, check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "-detpixels" in bad.stderr, bad.stderr

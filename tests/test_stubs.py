@@ -1,4 +1,5 @@
-"""The hand-written stub of the compiled module matches the module (mypy stubtest)."""
+"""The hand-written stub of the compiled module matches the module (mypy stubtest); tests/test_types.py
+type-checks the package against it."""
 
 from __future__ import annotations
 
@@ -14,3 +15,4 @@ def test_stubtest_core() -> None:
         [sys.executable, "-m", "mypy.stubtest", "nanobragg_rs._core"], capture_output=True, text=True, check=False
     )
     assert res.returncode == 0, res.stdout + res.stderr
+

@@ -19,9 +19,7 @@ from .config import Beam, Config, Crystal, Detector, Sampling
 from .simulate import FileOutputs, Noise, Simulator, Stats, Written, render
 from .structure_factors import StructureFactors
 
-
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .background import Background
     from .response import Response, ResponseResult

@@ -1,5 +1,5 @@
 """``python -m nanobragg_rs``: the nanobragg command."""
 
-from .cli import main
+from .cli import entry
 
-raise SystemExit(main())
+entry()

@@ -13,19 +13,22 @@ for ``nanobragg``, ``nanobragg dataset`` and any subcommand that takes nanoBragg
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from . import values
+from ._records import field, record
 from .config import Config, Strict
 from .errors import UsageError
 from .schema import BY_FLAG, FIELD_FLAGS, HEADER_FIELDS, Setting, existing_file
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
 __all__ = ["FLAGS", "DatasetOptions", "Output", "Run", "State", "UsageError", "parse_args"]
 
 
-@dataclass
+@record
 class Output(Strict):
     """What to write, and how the integer images are scaled."""
 
@@ -47,7 +50,7 @@ class Output(Strict):
     seed: int | None = None
 
 
-@dataclass
+@record
 class DatasetOptions(Strict):
     """The options of ``nanobragg dataset`` (see docs/datasets.md); ``None``: not given."""
 
@@ -68,7 +71,7 @@ class DatasetOptions(Strict):
     overwrite: bool = False
 
 
-@dataclass
+@record
 class Run(Strict):
     """A parsed command line: the configuration, outputs, and the files it names."""
 

@@ -8,25 +8,26 @@ and the Python API share one path.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import numbers
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
 
 from . import _core
+from ._records import field, field_names, field_types, record
+from ._records import replace as _replace
 from .structure_factors import StructureFactors
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Literal
+
     import numpy as np
 
     from .panels.model import Panel
 
 Vec3 = tuple[float, float, float]
-Convention = Literal["mosflm", "xds", "adxv", "denzo", "dials", "custom"]
-Pivot = Literal["beam", "sample"]
-Shape = Literal["square", "round", "gauss", "tophat"]
+if TYPE_CHECKING:
+    Convention = Literal["mosflm", "xds", "adxv", "denzo", "dials", "custom"]
+    Pivot = Literal["beam", "sample"]
+    Shape = Literal["square", "round", "gauss", "tophat"]
 
 #: Fields that carry data arrays rather than settings; they are not sent as configuration.
 DATA_FIELDS = {"structure_factors", "mask", "panels"}
@@ -42,12 +43,21 @@ class Strict:
     __slots__ = ()
 
     def __setattr__(self, name: str, value: Any) -> None:
-        known = self.__dataclass_fields__  # type: ignore[attr-defined]
+        known = type(self).__record_types__  # type: ignore[attr-defined]
         if name not in known:
+            import difflib
+
             close = difflib.get_close_matches(name, list(known), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; its fields: {', '.join(known)}"
             raise AttributeError(f"{type(self).__name__} has no field '{name}'{hint}")
         object.__setattr__(self, name, value)
+
+
+def _is_integral(x: Any) -> bool:
+    """An integer of another kind (numpy's, say): numbers.Integral, imported only then."""
+    import numbers
+
+    return isinstance(x, numbers.Integral)
 
 
 def _check_integers(path: str, annotation: str, value: Any) -> None:
@@ -56,13 +66,13 @@ def _check_integers(path: str, annotation: str, value: Any) -> None:
         return
     items = value if isinstance(value, (tuple, list)) else (value,)
     for x in items:
-        if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        if isinstance(x, bool) or not isinstance(x, int) and not _is_integral(x):
             raise _core.ConfigError(f"{path}: {value!r} is not an integer")
         if not _INT_RANGE[0] <= int(x) <= _INT_RANGE[1]:
             raise _core.ConfigError(f"{path}: {int(x)} is out of range")
 
 
-@dataclass
+@record
 class Crystal(Strict):
     """The crystal: cell or orientation matrix, size, shape, structure factors, mosaicity."""
 
@@ -93,7 +103,7 @@ class Crystal(Strict):
     structure_factors: StructureFactors | None = None
 
 
-@dataclass
+@record
 class Beam(Strict):
     """The incident beam: wavelength, fluence, spectrum, divergence, polarization."""
 
@@ -126,7 +136,7 @@ class Beam(Strict):
     polar_vector: Vec3 | None = None
 
 
-@dataclass
+@record
 class Detector(Strict):
     """The detector: convention, distance, pixels, beam centre, orientation, sensor."""
 
@@ -171,7 +181,7 @@ class Detector(Strict):
     panels: tuple[Panel, ...] | None = None
 
 
-@dataclass
+@record
 class Sampling(Strict):
     """Sub-pixels, spindle rotation and the resolution cut."""
 
@@ -189,7 +199,7 @@ class Sampling(Strict):
     dmin_A: float = 0.0
 
 
-@dataclass
+@record
 class Config(Strict):
     """Everything that determines a rendered image."""
 
@@ -203,17 +213,17 @@ class Config(Strict):
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain data (without structure factors and mask)."""
         out: dict[str, Any] = {}
-        for section in dataclasses.fields(self):
-            value = getattr(self, section.name)
-            if dataclasses.is_dataclass(value):
-                out[section.name] = {}
-                for f in dataclasses.fields(value):
-                    if f.name not in DATA_FIELDS:
-                        item = getattr(value, f.name)
-                        _check_integers(f"{section.name}.{f.name}", str(f.type), item)
-                        out[section.name][f.name] = _plain(item)
+        for section in field_names(self):
+            value = getattr(self, section)
+            if isinstance(value, Strict):
+                out[section] = {}
+                for name, annotation in field_types(value).items():
+                    if name not in DATA_FIELDS:
+                        item = getattr(value, name)
+                        _check_integers(f"{section}.{name}", annotation, item)
+                        out[section][name] = _plain(item)
             else:
-                out[section.name] = value
+                out[section] = value
         return out
 
     @classmethod
@@ -223,7 +233,7 @@ class Config(Strict):
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
             if name in sections:
-                known = {f.name for f in dataclasses.fields(sections[name])}
+                known = set(field_names(sections[name]))
                 unknown = set(value) - known
                 if unknown:
                     raise _core.ConfigError(f"{name}.{sorted(unknown)[0]}: unknown field")
@@ -238,8 +248,6 @@ class Config(Strict):
         """JSON text of ``to_dict()``."""
         import json  # here, not at the top: the command line never needs it
 
-        import json
-
         return json.dumps(self.to_dict())
 
     def validate(self) -> None:
@@ -253,10 +261,10 @@ class Config(Strict):
     def replace(self, **changes: Any) -> Config:
         """A copy with dotted fields changed, e.g. ``replace(**{"sampling.phi_deg": 3.0})``."""
         new = Config(
-            crystal=dataclasses.replace(self.crystal),
-            beam=dataclasses.replace(self.beam),
-            detector=dataclasses.replace(self.detector),
-            sampling=dataclasses.replace(self.sampling),
+            crystal=_replace(self.crystal),
+            beam=_replace(self.beam),
+            detector=_replace(self.detector),
+            sampling=_replace(self.sampling),
             fix_quirks=self.fix_quirks,
         )
         for dotted, value in changes.items():

@@ -7,8 +7,11 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
-from types import FrameType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
 
 #: Signals handled like SIGINT (those a batch system or a closed terminal sends).
 TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))

@@ -462,7 +462,7 @@ def execute(run: Run, nb: Any, table: Any) -> None:
     if run.img is not None:
         print(f"reading {run.img}")
     print(BANNER)
-    for line in nb.summary["setup_lines"]:
+    for line in nb.setup_lines:
         print(line)
     seed = run.seed if run.seed is not None else -int(time.time())
     if run.write_noise:
@@ -479,17 +479,8 @@ def execute(run: Run, nb: Any, table: Any) -> None:
         printout = run.printout_pixel if run.printout_pixel is not None else "all"
     rendered = nb.render(extract=extract, printout=printout)
     image = rendered.image()
-    for f, s_, stol, F, polar, omega, value in rendered.printout():
-        # The reference prints an uninitialised F and the last listed source's weight; here
-        # the interpolated F and that weight.
-        lam = nb.summary["lambda0_m"]
-        print(f"{f:4d} {s_:4d} : stol = {stol:g} or {_stol_check(nb, f, s_, lam):g}")
-        weight = nb.summary["sources"][-1]["weight"]
-        print(f" F={F:g}    I = {weight:g}")
-        print(f"I/steps {weight / nb.summary['steps']:15.10g}")
-        print(f"polar   {polar:15.10g}")
-        print(f"omega   {omega:15.10g}")
-        print(f"pixel   {value:15.10g}")
+    for line in rendered.printout_lines():
+        print(line)
     print()
     omega_sum = rendered.omega_sum
     print(f"solid angle subtended by detector = {omega_sum:g} steradian ( {100 * omega_sum / 4 / math.pi:g}% sphere)")
@@ -506,18 +497,18 @@ def execute(run: Run, nb: Any, table: Any) -> None:
     st = rendered.stats(n)
     print(f"writing {run.floatfile} as {image.size} 4-byte floats")
     files.append((run.floatfile, np.ascontiguousarray(image, dtype="<f4").tobytes()))
-    print(f"max_I = {st['max_i']:g}  at {st['max_i_x']:g} {st['max_i_y']:g}")
-    print(f"mean= {_g(st['mean'])} rms= {_g(st['rms'])} rmsd= {_g(st['rmsd'])}")
+    print(f"max_I = {st.max_i:g}  at {st.max_i_x_m:g} {st.max_i_y_m:g}")
+    print(f"mean= {_g(st.mean)} rms= {_g(st.rms)} rmsd= {_g(st.rmsd)}")
     scale = run.scale
     if scale <= 0.0:
-        scale = 55000.0 / st["max_i"] if st["max_i"] > 0.0 else 1.0
+        scale = 55000.0 / st.max_i if st.max_i > 0.0 else 1.0
     print(f"intfile_scale = {scale:g}")
     header = nb.header()
     print(f"writing {run.intfile} as 2-byte integers")
     files.append((run.intfile, header + nb.int_image(image, scale, run.adc).astype("<u2").tobytes()))
     pgm_scale = run.pgmscale
     if pgm_scale <= 0.0:
-        pgm_scale = 250.0 / (5.0 * st["rmsd"]) if st["rmsd"] > 0.0 else scale
+        pgm_scale = 250.0 / (5.0 * st.rmsd) if st.rmsd > 0.0 else scale
     print(f"pgm_scale = {pgm_scale:g}")
     if not (fixed and run.nopgm):
         print(f"writing {run.pgmfile} as 1-byte integers")
@@ -539,18 +530,6 @@ def _g(x: float, spec: str = "g") -> str:
     if math.isnan(x):
         return "-nan" if math.copysign(1.0, x) < 0 else "nan"
     return format(x, spec)
-
-
-def _stol_check(nb: Any, f: int, s: int, lam: float) -> float:
-    """The printout's second stol: sin(atan2(√(y²+z²), x)/2)/λ(Å) at the pixel's last sub-pixel."""
-    sm = nb.summary
-    os_ = sm["oversample"]
-    sub = sm["pixel_m"] / os_
-    fd = sub * (f * os_ + os_ - 1) + sub / 2.0
-    sd = sub * (s * os_ + os_ - 1) + sub / 2.0
-    p = [fd * sm["fdet"][i] + sd * sm["sdet"][i] + sm["pix0"][i] for i in range(3)]
-    tt = math.atan2(math.sqrt(p[1] ** 2 + p[2] ** 2), p[0])
-    return math.sin(tt / 2.0) / (lam * 1e10)
 
 
 USAGE = """usage: nanobragg nonbragg -stol water.stol [flags]   (nonBragg.c's flags and units)

@@ -7,13 +7,13 @@ The plain path (float, SMV integer, PGM, SMV noise) never hands the image to Pyt
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from .args import Output
 from .simulate import FileOutputs, Simulator, Written
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     import numpy as np
 
     from .background import Background

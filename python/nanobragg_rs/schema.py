@@ -22,19 +22,20 @@ from __future__ import annotations
 
 import math
 import os
-import textwrap
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from . import values as v
+from ._records import record
 from .errors import UsageError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
     from .args import State
 
-Conv = Callable[[str, str], Any]
-Action = Callable[["State", str, list[str]], None]
+    Conv = Callable[[str, str], Any]
+    Action = Callable[["State", str, list[str]], None]
 
 #: The commands that parse nanoBragg-style flags.
 COMMANDS = ("nanobragg", "dataset", "hkl")
@@ -45,7 +46,7 @@ SINGLE = ("nanobragg",)
 DATASET = ("dataset",)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Setting:
     """One setting: its flags, values and units, default, doc, and where it lands."""
 
@@ -575,6 +576,8 @@ def help_text(command: str) -> str:
         lines.append(f"{group}:")
         for s in rows:
             left = f"  {' '.join(s.flags[:3])}{' ...' if len(s.flags) > 3 else ''} {s.values}".rstrip()
+            import textwrap
+
             doc = textwrap.wrap(s.doc + (f" (default: {s.default})" if s.default else ""), 100 - 36)
             if len(left) > 34:
                 lines.append(left)

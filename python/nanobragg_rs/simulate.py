@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
 from . import _core
 from ._core import FileOutputs
+from ._records import record
 from .config import Config
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
     import numpy as np
 
     from .background import Background
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Stats:
     """The statistics nanoBragg prints after rendering."""
 
@@ -30,8 +31,12 @@ class Stats:
     count: int
     solid_angle_sr: float
 
+    @classmethod
+    def _from(cls, s: _core.ImageStats) -> Stats:
+        return cls(s.max_i, s.max_i_x_m, s.max_i_y_m, s.mean, s.rms, s.rmsd, s.count, s.solid_angle_sr)
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Written:
     """What writing a run's files found: the statistics and the scales the reference prints."""
 
@@ -45,11 +50,11 @@ class Written:
     overloads: int
 
     @classmethod
-    def _from(cls, d: dict[str, Any]) -> Written:
-        return cls(Stats(**d.pop("stats")), **d)
+    def _from(cls, w: _core.WrittenFiles) -> Written:
+        return cls(Stats._from(w.stats), w.int_scale, w.pgm_scale, w.noise_total, w.overloads)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Noise:
     """A Poisson noise image in photons (before any ADC offset) and its total."""
 
@@ -186,7 +191,7 @@ class Simulator:
         import numpy as np
 
         omega = self._omega_sum if self._omega_sum is not None else float("nan")
-        return Stats(**self._sim.stats(np.ascontiguousarray(image, dtype=np.float32), omega))
+        return Stats._from(self._sim.stats(np.ascontiguousarray(image, dtype=np.float32), omega))
 
     def max_pixel(self, image: np.ndarray) -> tuple[float, float, float]:
         """max_I and the detector position (m, fast and slow) of its pixel, as nanoBragg finds

@@ -4,11 +4,12 @@ gemmi, :mod:`nanobragg_rs.reflections`) MTZ, SF-mmCIF and atomic models expanded
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from . import _core
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     import numpy as np
 
 

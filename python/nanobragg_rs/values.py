@@ -9,13 +9,41 @@ nanoBragg.c reads them in (``-atoi``: a C int, negated).
 from __future__ import annotations
 
 import math
-import re
 
 from .errors import UsageError
 
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?", re.ASCII)
-_SPECIAL = re.compile(r"[+-]?(?:inf|infinity|nan(?:\([0-9A-Za-z_]*\))?)", re.ASCII | re.IGNORECASE)
+# Hexadecimal and special spellings are rare: their patterns (and the re module, a few ms of
+# the command's start-up) are only loaded for a token that is not a plain decimal.
+_HEX = r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
+_SPECIAL = r"[+-]?(?:inf|infinity|nan(?:\([0-9A-Za-z_]*\))?)"
+_DIGITS = frozenset("0123456789")
+
+
+def _digits(token: str, i: int) -> int:
+    """The index after the run of ASCII digits starting at ``i``."""
+    while i < len(token) and token[i] in _DIGITS:
+        i += 1
+    return i
+
+
+def _is_decimal(token: str) -> bool:
+    """``[+-]?(digits[.digits?] | .digits)([eE][+-]?digits)?``, all of ``token``, ASCII only."""
+    i = 1 if token[:1] in ("+", "-") else 0
+    j = _digits(token, i)
+    whole = j > i
+    if token[j : j + 1] == ".":
+        k = _digits(token, j + 1)
+        if not whole and k == j + 1:
+            return False
+        j = k
+    elif not whole:
+        return False
+    if token[j : j + 1] in ("e", "E"):
+        k = j + 2 if token[j + 1 : j + 2] in ("+", "-") else j + 1
+        j = _digits(token, k)
+        if j == k:
+            return False
+    return j == len(token)
 
 #: Largest integer magnitude: nanoBragg.c reads integers with atoi (a C int) and negates
 #: seeds (INT_MIN cannot be negated).
@@ -25,13 +53,15 @@ SEED_MAX = INT_MAX
 
 def parse_float(token: str) -> float | None:
     """The value of ``token`` if strtod reads all of it, else None (NaN is returned as NaN)."""
-    if _DECIMAL.fullmatch(token):
+    if _is_decimal(token):
         return float(token)
-    if _HEX.fullmatch(token):
+    import re
+
+    if re.fullmatch(_HEX, token, re.ASCII):
         body = token.lstrip("+-")
         value = float.fromhex(body if "p" in body.lower() else body + "p0")
         return -value if token.startswith("-") else value
-    if _SPECIAL.fullmatch(token):
+    if re.fullmatch(_SPECIAL, token, re.ASCII | re.IGNORECASE):
         return math.nan if "nan" in token.lower() else float(token)
     return None
 

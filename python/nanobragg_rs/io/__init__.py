@@ -7,8 +7,6 @@ They are left out of ``__all__`` so that ``from nanobragg_rs.io import *`` works
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .images import (
     int_image,
     int_rows,
@@ -23,7 +21,9 @@ from .images import (
 )
 from .smv import SMVImage, header_text, header_value, read_smv, write_smv
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from .nexus import lab_to_mcstas, write_nxmx  # noqa: F401
 
 _NEXUS = ("write_nxmx", "lab_to_mcstas")

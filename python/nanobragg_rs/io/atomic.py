@@ -17,14 +17,17 @@ import contextlib
 import contextvars
 import itertools
 import os
-from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, TypeVar
 
 from .. import _core
 
-_ACTIVE: contextvars.ContextVar[_core.Outputs | None] = contextvars.ContextVar("nanobragg_outputs", default=None)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any, BinaryIO, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
+
+_ACTIVE: contextvars.ContextVar[_core.Outputs | None] = contextvars.ContextVar("nanobragg_outputs", default=None)
 
 
 @contextlib.contextmanager

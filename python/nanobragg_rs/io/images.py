@@ -10,13 +10,13 @@ memory (a 2463x2527 detector would otherwise need several full-size float64 temp
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 from .. import _core
 from . import atomic
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     import numpy as np
 
 #: Rows converted at a time.

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from .._records import record
 from .images import write_blocks
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     import numpy as np
 
 #: Keys in the order nanoBragg writes them.
@@ -70,7 +70,7 @@ def write_smv(
     write_blocks(path, header_text(values), (np.asarray(b, dtype=np.uint16) for b in blocks))
 
 
-@dataclass
+@record
 class SMVImage:
     """An SMV file as read: the header text, its values, and the pixels (SIZE2, SIZE1)."""
 
@@ -88,6 +88,8 @@ def read_smv(path: str | os.PathLike[str]) -> SMVImage:
         raw = f.read()
     if not raw.startswith(b"{\nHEADER_BYT"):
         raise ValueError(f"{name}: not an SMV image (no '{{ HEADER_BYTES' header)")
+    import re
+
     m = re.search(rb"HEADER_BYTES\s*=\s*(\d+)", raw[:512])
     if not m:
         raise ValueError(f"{name}: no HEADER_BYTES in the header")
@@ -136,5 +138,7 @@ def header_value(header: str, key: str) -> float:
     eq = header.find("=", pos + len(key))
     if eq < 0:
         return 0.0
+    import re
+
     m = re.match(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", header[eq + 1 :])
     return float(m.group(0)) if m else 0.0

@@ -20,7 +20,7 @@
 
 use crate::background::{source_term, BgSource, Frame, Polarization, Sample, StolTable, SubPixel};
 use crate::error::{Error, Result};
-use crate::fmt::g;
+use crate::fmt::{g, g_prec};
 use crate::kernel::RenderControl;
 use std::sync::atomic::Ordering;
 use crate::rng::{Deviates, Ran1Table};
@@ -396,7 +396,7 @@ impl NonBragg {
             divsteps = points.len() as i64;
             let lambdas: Vec<f64> = (0..disp.count).map(|i| d.lambda0_m * (1.0 + disp.step * i as f64 - disp.range / 2.0)).collect();
             for (i, l) in lambdas.iter().enumerate() {
-                lines.push(format!("lambda{i} = {}", crate::fmt::g_prec(*l, 15)));
+                lines.push(format!("lambda{i} = {}", g_prec(*l, 15)));
             }
             for &(h, v) in &points {
                 let start = [-sd * beam[0], -sd * beam[1], -sd * beam[2]];
@@ -532,6 +532,32 @@ impl NonBragg {
     pub fn in_roi(&self, f: usize, s: usize) -> bool {
         let (f, s) = (f as i64, s as i64);
         !(f < self.roi[0] || f > self.roi[1] || s < self.roi[2] || s > self.roi[3])
+    }
+
+    /// sin(θ)/λ (Å⁻¹) of the last sub-pixel of pixel (f, s), from the detector vectors: the
+    /// printout's check against the loop's value.
+    pub fn last_subpixel_stol(&self, f: usize, s: usize) -> f64 {
+        let os = self.oversample as f64;
+        let sub = self.pixel_m / os;
+        let fd = sub * (f as f64 * os + os - 1.0) + sub / 2.0;
+        let sd = sub * (s as f64 * os + os - 1.0) + sub / 2.0;
+        let p: V3 = std::array::from_fn(|i| fd * self.fdet[i] + sd * self.sdet[i] + self.pix0[i]);
+        let tt = (p[1] * p[1] + p[2] * p[2]).sqrt().atan2(p[0]);
+        (tt / 2.0).sin() / (self.lambda0_m * 1e10)
+    }
+
+    /// The lines `-printout` prints for one pixel. The reference prints an uninitialised F
+    /// and the last listed source's weight; these are the interpolated F and that weight.
+    pub fn printout_lines(&self, p: &PixelPrint) -> Vec<String> {
+        let weight = self.sources.last().map_or(0.0, |s| s.weight);
+        vec![
+            format!("{:4} {:4} : stol = {} or {}", p.fpixel, p.spixel, g(p.stol), g(self.last_subpixel_stol(p.fpixel, p.spixel))),
+            format!(" F={}    I = {}", g(p.f), g(weight)),
+            format!("I/steps {:>15}", g_prec(weight / self.steps as f64, 10)),
+            format!("polar   {:>15}", g_prec(p.polar, 10)),
+            format!("omega   {:>15}", g_prec(p.omega, 10)),
+            format!("pixel   {:>15}", g_prec(p.value as f64, 10)),
+        ]
     }
 
     /// The header both SMV images carry (nonBragg.c L1750-1762), padded to 512 bytes.

@@ -11,7 +11,6 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2,
 use pyo3::create_exception;
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -374,16 +373,6 @@ impl FileOutputs {
     }
 }
 
-fn written_dict<'py>(py: Python<'py>, written: &core::Written) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("stats", pythonize::pythonize(py, &written.stats)?)?;
-    d.set_item("int_scale", written.int_scale)?;
-    d.set_item("pgm_scale", written.pgm_scale)?;
-    d.set_item("noise_total", written.noise_total)?;
-    d.set_item("overloads", written.overloads)?;
-    Ok(d)
-}
-
 /// A resolved simulation: the configuration with every derived quantity, ready to render.
 #[pyclass(module = "nanobragg_rs._core", frozen)]
 struct Simulation {
@@ -451,7 +440,7 @@ impl Simulation {
         progress: Option<&Bound<'py, PyAny>>,
         isa: Option<&str>,
         outputs: Option<Py<outputs::Outputs>>,
-    ) -> PyResult<(Bound<'py, PyDict>, f64, String)> {
+    ) -> PyResult<(views::WrittenFiles, f64, String)> {
         let isa = parse_isa(isa)?;
         let setup = self.setup.clone();
         let files = files.inner.clone();
@@ -461,7 +450,7 @@ impl Simulation {
             let written = write_into(&setup, &image.data, image.omega_sum, &files, outputs.as_ref())?;
             Ok((written, image.omega_sum, image.isa))
         })?;
-        Ok((written_dict(py, &written)?, omega_sum, isa.name().to_string()))
+        Ok(((&written).into(), omega_sum, isa.name().to_string()))
     }
 
     /// The files of `render_to_files` from an image already rendered (whose render summed
@@ -475,18 +464,18 @@ impl Simulation {
         omega_sum: f64,
         files: &FileOutputs,
         outputs: Option<Py<outputs::Outputs>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<views::WrittenFiles> {
         let data = image_slice(&self.setup, &image)?;
         let written = py.detach(|| write_into(&self.setup, data, omega_sum, &files.inner, outputs.as_ref())).map_err(to_py)?;
-        written_dict(py, &written)
+        Ok((&written).into())
     }
 
     /// Statistics the reference prints (max_I and its position, mean, rms, rmsd, solid angle).
-    fn stats<'py>(&self, py: Python<'py>, image: PyReadonlyArray2<'py, f32>, omega_sum: f64) -> PyResult<Bound<'py, PyAny>> {
+    fn stats<'py>(&self, py: Python<'py>, image: PyReadonlyArray2<'py, f32>, omega_sum: f64) -> PyResult<views::ImageStats> {
         let data = image_slice(&self.setup, &image)?;
         // Serial sums over the whole image: release the GIL so callers can overlap other work.
         let st = py.detach(|| core::image_stats(&self.setup, data, omega_sum));
-        Ok(pythonize::pythonize(py, &st)?)
+        Ok((&st).into())
     }
 
     /// (max_I, fast and slow position (m)) of the brightest rendered pixel, found in parallel.

@@ -70,6 +70,18 @@ pub struct NonBragg {
     table: Arc<CoreTable>,
 }
 
+/// The statistics nonBragg prints: the brightest pixel and its position (m), mean, rms, rmsd.
+#[pyclass(module = "nanobragg_rs._core", frozen, get_all, skip_from_py_object)]
+#[derive(Clone)]
+pub struct NonBraggStats {
+    max_i: f64,
+    max_i_x_m: f64,
+    max_i_y_m: f64,
+    mean: f64,
+    rms: f64,
+    rmsd: f64,
+}
+
 /// A rendered background image with the loop's sums.
 #[pyclass(module = "nanobragg_rs._core", frozen)]
 pub struct NonBraggImage {
@@ -167,10 +179,10 @@ impl NonBragg {
         Ok((image_2d(py, pixels, &self.inner), sum, over))
     }
 
-    /// Everything resolved: detector vectors, distances, sources, sample, steps, window.
+    /// The lines the reference prints while setting up, after its banner.
     #[getter]
-    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(pythonize::pythonize(py, self.inner.as_ref())?)
+    fn setup_lines(&self) -> Vec<String> {
+        self.inner.setup_lines.clone()
     }
 
     /// (spixels, fpixels).
@@ -199,9 +211,10 @@ impl NonBraggImage {
         self.inner.count
     }
 
-    /// {max_I, max_I_x, max_I_y, mean, rms, rmsd} dividing by `n` pixels (see the core).
-    fn stats<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
-        Ok(pythonize::pythonize(py, &self.run.stats(&self.inner, n))?)
+    /// The statistics the reference prints, dividing by `n` pixels (see the core).
+    fn stats(&self, n: usize) -> NonBraggStats {
+        let st = self.run.stats(&self.inner, n);
+        NonBraggStats { max_i: st.max_i, max_i_x_m: st.max_i_x, max_i_y_m: st.max_i_y, mean: st.mean, rms: st.rms, rmsd: st.rmsd }
     }
 
     /// The `-stolout` text, the warning lines, and the last data bin's pixel count; None
@@ -210,9 +223,9 @@ impl NonBraggImage {
         self.inner.extraction.as_ref().map(|ex| self.run.stolout(&self.table, ex))
     }
 
-    /// `-printout` rows: (fast, slow, stol (m⁻¹), F, polarization, omega, pixel value).
-    fn printout(&self) -> Vec<(usize, usize, f64, f64, f64, f64, f32)> {
-        self.inner.printout.iter().map(|p| (p.fpixel, p.spixel, p.stol, p.f, p.polar, p.omega, p.value)).collect()
+    /// The lines `-printout` prints, pixel after pixel.
+    fn printout_lines(&self) -> Vec<String> {
+        self.inner.printout.iter().flat_map(|p| self.run.printout_lines(p)).collect()
     }
 }
 
@@ -258,6 +271,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(add_background, m)?)?;
     m.add_class::<StolTable>()?;
     m.add_class::<NonBragg>()?;
+    m.add_class::<NonBraggStats>()?;
     m.add_class::<NonBraggImage>()?;
     Ok(())
 }

@@ -367,6 +367,58 @@ pub fn setup_view(py: Python<'_>, s: &core::Setup) -> PyResult<Setup> {
     })
 }
 
+/// The statistics the reference prints after rendering.
+#[pyclass(module = "nanobragg_rs._core", frozen, get_all, skip_from_py_object)]
+#[derive(Clone)]
+pub struct ImageStats {
+    max_i: f64,
+    max_i_x_m: f64,
+    max_i_y_m: f64,
+    mean: f64,
+    rms: f64,
+    rmsd: f64,
+    count: usize,
+    solid_angle_sr: f64,
+}
+
+impl From<&core::stats::Stats> for ImageStats {
+    fn from(s: &core::stats::Stats) -> Self {
+        ImageStats {
+            max_i: s.max_i,
+            max_i_x_m: s.max_i_x,
+            max_i_y_m: s.max_i_y,
+            mean: s.mean,
+            rms: s.rms,
+            rmsd: s.rmsd,
+            count: s.count,
+            solid_angle_sr: s.solid_angle_sr,
+        }
+    }
+}
+
+/// What writing a render's files found: the statistics and the scales the reference prints.
+#[pyclass(module = "nanobragg_rs._core", frozen, get_all, skip_from_py_object)]
+#[derive(Clone)]
+pub struct WrittenFiles {
+    stats: ImageStats,
+    int_scale: f64,
+    pgm_scale: Option<f64>,
+    noise_total: Option<f64>,
+    overloads: usize,
+}
+
+impl From<&core::Written> for WrittenFiles {
+    fn from(w: &core::Written) -> Self {
+        WrittenFiles {
+            stats: (&w.stats).into(),
+            int_scale: w.int_scale,
+            pgm_scale: w.pgm_scale,
+            noise_total: w.noise_total,
+            overloads: w.overloads,
+        }
+    }
+}
+
 /// Register the view classes.
 pub fn add_classes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Setup>()?;
@@ -383,5 +435,7 @@ pub fn add_classes(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PhiSteps>()?;
     m.add_class::<Thickness>()?;
     m.add_class::<Header>()?;
+    m.add_class::<ImageStats>()?;
+    m.add_class::<WrittenFiles>()?;
     Ok(())
 }
