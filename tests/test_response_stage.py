@@ -213,3 +213,27 @@ def test_dataset_nxmx_frames_hold_the_response_counts(tmp_path: pathlib.Path) ->
         want = noisify_files(tmp_path / f"n{index}", floats[index], 0.2, noise_seed(2, index),
                              ["-psf", "gauss", "-psf_fwhm", "300", "-gain", "3"])
         assert np.array_equal(data[index], np.frombuffer(want["noise"][512:], "<u2").reshape(40, 40))
+
+
+@pytest.mark.parametrize("extra, flag", [(["-psf", "airy"], "-psf"), (["-readout", "lots"], "-readout"), (["-bits", "12"], "-bits")])
+def test_dataset_refuses_a_bad_response_flag(extra: list[str], flag: str, tmp_path: pathlib.Path) -> None:
+    res = run_cli(["dataset", *XTAL, "-detpixels", "32", "-frames", "2", "-format", "smv", "-out", "run", *extra],
+                  tmp_path, inputs=None)
+    assert res.returncode == 2
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and flag in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_panel_file_gain(tmp_path: pathlib.Path) -> None:
+    from nanobragg_rs.panels.model import PanelFileError
+
+    panel = {"name": "a", "fast_axis": [0, 0, 1], "slow_axis": [0, -1, 0], "origin_mm": [80, 3.2, -3.2],
+             "fast_pixels": 64, "slow_pixels": 64, "pixel_mm": 0.1}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"panels": [dict(panel, gain_adu_per_photon=4.5), dict(panel, name="b")]}))
+    a, b = read_panels_json(path)
+    assert (a.gain_adu_per_photon, b.gain_adu_per_photon) == (4.5, None)
+    path.write_text(json.dumps({"panels": [dict(panel, gain_adu_per_photon=-1)]}))
+    with pytest.raises(PanelFileError, match="gain_adu_per_photon"):
+        read_panels_json(path)
