@@ -312,6 +312,12 @@ fn half_widths(radii: &[i32], kr: i64) -> Vec<Vec<i64>> {
 /// within it does not matter: its disc is added row segment by row segment, contiguous in the
 /// kernel and the image (a loop the compiler vectorises).
 fn spread<C: Cell>(image: &[f32], width: usize, height: usize, radii: &[i32], kern: &[f64], kr: i32, edges: Edges) -> Vec<C> {
+    spread_on(image, width, height, radii, kern, kr, edges, wide_vectors())
+}
+
+/// [`spread`] on the AVX2 build (`wide`, where the CPU has it) or the baseline one.
+#[allow(clippy::too_many_arguments)]
+fn spread_on<C: Cell>(image: &[f32], width: usize, height: usize, radii: &[i32], kern: &[f64], kr: i32, edges: Edges, wide: bool) -> Vec<C> {
     let (w, h, kr64) = (width as i64, height as i64, kr as i64);
     let ks = 2 * kr64 + 1;
     // The kernel's sum over the disc of each radius, for the corrected normalisation.
@@ -338,71 +344,115 @@ fn spread<C: Cell>(image: &[f32], width: usize, height: usize, radii: &[i32], ke
     let widths = half_widths(radii, kr64);
     let rows = band_rows(height);
     let mut out = vec![C::default(); width * height];
+    let bands = Bands { image, radii, kern, widths: &widths, norms: &norms, w, h, kr: kr64, edges };
+    let wide = wide && cfg!(target_arch = "x86_64") && crate::simd::Isa::Avx2.supported();
     out.par_chunks_mut(rows * width).enumerate().for_each(|(band, o)| {
         let b0 = (band * rows) as i64;
-        let b1 = b0 + (o.len() / width) as i64;
-        let s0 = (b0 - kr64 - 1).max(0);
-        let s1 = (b1 + kr64).min(h);
-        for y0 in s0..s1 {
-            let row_radii = &radii[(y0 * w) as usize..((y0 + 1) * w) as usize];
-            for (x0, &r) in row_radii.iter().enumerate() {
-                let (x0, r) = (x0 as i64, r as i64);
-                // Nothing to spread, or nothing that reaches this band (the wrap adds a row).
-                if r < 0 || y0 + r + 1 < b0 || y0 - r >= b1 {
-                    continue;
-                }
-                let i = (y0 * w + x0) as usize;
-                let v = image[i] as f64;
-                // Corrected: v·k·scale, as (v·k)·scale.
-                let scale = if edges == Edges::Corrected { 1.0 / norms[r as usize] } else { 1.0 };
-                // (An infinite value must skip the kernel's zeros, as the reference does: inf·0.)
-                if x0 + r < w && v.is_finite() {
-                    let hw = &widths[r as usize];
-                    let lo = (-r).max(b0 - y0);
-                    let hi = r.min(b1 - 1 - y0);
-                    for dy in lo..=hi {
-                        let half = hw[(dy + r) as usize];
-                        let dx0 = (-half).max(-x0);
-                        if dx0 > half {
-                            continue;
-                        }
-                        let k0 = ((kr64 + dy) * ks + kr64 + dx0) as usize;
-                        let krow = &kern[k0..k0 + (half - dx0 + 1) as usize];
-                        let j0 = ((y0 + dy - b0) * w + x0 + dx0) as usize;
-                        let orow = &mut o[j0..j0 + krow.len()];
-                        match edges {
-                            Edges::Reference => orow.iter_mut().zip(krow).for_each(|(c, &k)| c.add(v * k)),
-                            Edges::Corrected => orow.iter_mut().zip(krow).for_each(|(c, &k)| c.add(v * k * scale)),
-                        }
-                    }
-                    continue;
-                }
-                for dx in -r..=r {
-                    let x = x0 + dx;
-                    // The reference's bound is x > width, so x = width runs on into the next row.
-                    let last = if edges == Edges::Reference { w } else { w - 1 };
-                    if x < 0 || x > last {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            // SAFETY: wide_vectors() checked that this CPU has AVX2.
+            unsafe { spread_band_avx2(&bands, b0, o) };
+            return;
+        }
+        let _ = wide;
+        spread_band(&bands, b0, o);
+    });
+    out
+}
+
+/// What every band of [`spread`] reads.
+struct Bands<'a> {
+    image: &'a [f32],
+    radii: &'a [i32],
+    kern: &'a [f64],
+    widths: &'a [Vec<i64>],
+    norms: &'a [f64],
+    w: i64,
+    h: i64,
+    kr: i64,
+    edges: Edges,
+}
+
+/// Whether the spreading loop runs its AVX2 build (4 doubles per vector instead of SSE2's 2;
+/// the same IEEE operations, so the same bits). `NANOBRAGG_ISA=scalar` or `exact` keeps the
+/// baseline build.
+fn wide_vectors() -> bool {
+    matches!(crate::simd::Isa::detect(), crate::simd::Isa::Avx2 | crate::simd::Isa::Avx512)
+}
+
+/// The band's loop built for AVX2 (no FMA: a fused multiply-add would round differently).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn spread_band_avx2<C: Cell>(b: &Bands<'_>, b0: i64, o: &mut [C]) {
+    spread_band(b, b0, o)
+}
+
+/// One band of output rows, starting at image row `b0` (see [`spread`]).
+#[inline(always)]
+fn spread_band<C: Cell>(b: &Bands<'_>, b0: i64, o: &mut [C]) {
+    let Bands { image, radii, kern, widths, norms, w, h, kr: kr64, edges } = *b;
+    let ks = 2 * kr64 + 1;
+    let b1 = b0 + (o.len() / w as usize) as i64;
+    let s0 = (b0 - kr64 - 1).max(0);
+    let s1 = (b1 + kr64).min(h);
+    for y0 in s0..s1 {
+        let row_radii = &radii[(y0 * w) as usize..((y0 + 1) * w) as usize];
+        for (x0, &r) in row_radii.iter().enumerate() {
+            let (x0, r) = (x0 as i64, r as i64);
+            // Nothing to spread, or nothing that reaches this band (the wrap adds a row).
+            if r < 0 || y0 + r + 1 < b0 || y0 - r >= b1 {
+                continue;
+            }
+            let i = (y0 * w + x0) as usize;
+            let v = image[i] as f64;
+            // Corrected: v·k·scale, as (v·k)·scale.
+            let scale = if edges == Edges::Corrected { 1.0 / norms[r as usize] } else { 1.0 };
+            // (An infinite value must skip the kernel's zeros, as the reference does: inf·0.)
+            if x0 + r < w && v.is_finite() {
+                let hw = &widths[r as usize];
+                let lo = (-r).max(b0 - y0);
+                let hi = r.min(b1 - 1 - y0);
+                for dy in lo..=hi {
+                    let half = hw[(dy + r) as usize];
+                    let dx0 = (-half).max(-x0);
+                    if dx0 > half {
                         continue;
                     }
-                    let (row_shift, col) = if x == w { (1, 0) } else { (0, x) };
-                    let lo = (-r).max(b0 - row_shift - y0).max(-y0);
-                    let hi = r.min(b1 - 1 - row_shift - y0);
-                    for dy in lo..=hi {
-                        let k = kern[((kr64 + dy) * ks + kr64 + dx) as usize];
-                        if k == 0.0 || dx * dx + dy * dy > r * r {
-                            continue;
-                        }
-                        let j = ((y0 + dy + row_shift - b0) * w + col) as usize;
-                        match edges {
-                            Edges::Reference => o[j].add(v * k),
-                            Edges::Corrected => o[j].add(v * k * scale),
-                        }
+                    let k0 = ((kr64 + dy) * ks + kr64 + dx0) as usize;
+                    let krow = &kern[k0..k0 + (half - dx0 + 1) as usize];
+                    let j0 = ((y0 + dy - b0) * w + x0 + dx0) as usize;
+                    let orow = &mut o[j0..j0 + krow.len()];
+                    match edges {
+                        Edges::Reference => orow.iter_mut().zip(krow).for_each(|(c, &k)| c.add(v * k)),
+                        Edges::Corrected => orow.iter_mut().zip(krow).for_each(|(c, &k)| c.add(v * k * scale)),
+                    }
+                }
+                continue;
+            }
+            for dx in -r..=r {
+                let x = x0 + dx;
+                // The reference's bound is x > width, so x = width runs on into the next row.
+                let last = if edges == Edges::Reference { w } else { w - 1 };
+                if x < 0 || x > last {
+                    continue;
+                }
+                let (row_shift, col) = if x == w { (1, 0) } else { (0, x) };
+                let lo = (-r).max(b0 - row_shift - y0).max(-y0);
+                let hi = r.min(b1 - 1 - row_shift - y0);
+                for dy in lo..=hi {
+                    let k = kern[((kr64 + dy) * ks + kr64 + dx) as usize];
+                    if k == 0.0 || dx * dx + dy * dy > r * r {
+                        continue;
+                    }
+                    let j = ((y0 + dy + row_shift - b0) * w + col) as usize;
+                    match edges {
+                        Edges::Reference => o[j].add(v * k),
+                        Edges::Corrected => o[j].add(v * k * scale),
                     }
                 }
             }
         }
-    });
-    out
+    }
 }
 
 /// The PSF without the reference's quirks. Each pixel keeps the reference's radius (the given
@@ -467,7 +517,7 @@ pub fn apply_corrected(image: &[f32], width: usize, height: usize, psf: &Psf) ->
 
 /// Direct additions per unit of FFT work at which the FFT path pays (measured on a 2463x2527
 /// frame, see benches/README.md).
-const FFT_BREAK_EVEN: f64 = 1.0;
+const FFT_BREAK_EVEN: f64 = 4.0;
 
 /// Whether the corrected PSF with one radius `kr` for every pixel goes faster by FFT: the
 /// direct sum costs one addition per pixel that spreads per kernel tap. Infinite or NaN values
@@ -650,9 +700,19 @@ mod tests {
         ] {
             let img = test_image(w, h);
             let psf = Psf { kind, fwhm_px: fwhm, radius_px: r };
-            let (fast, _) = apply(&img, w, h, &psf).unwrap();
+            let (fast, rep) = apply(&img, w, h, &psf).unwrap();
             let slow = serial(&img, w, h, &psf);
             assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            // Both builds of the loop (AVX2 where the CPU has it, and the baseline) give the same bits.
+            let kr = rep.kernel_radius;
+            let radii: Vec<i32> = img
+                .iter()
+                .map(|&v| if v <= 0.0 { -1 } else if r != 0 { r.min(w.max(h) as i32) } else { pixel_auto_radius(kind, fwhm, v).max(1).min(w.max(h) as i32) })
+                .collect();
+            let kern = kernel(kind, fwhm, kr);
+            let a: Vec<f32> = spread_on(&img, w, h, &radii, &kern, kr, Edges::Reference, true);
+            let b: Vec<f32> = spread_on(&img, w, h, &radii, &kern, kr, Edges::Reference, false);
+            assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         }
     }
 
