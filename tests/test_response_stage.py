@@ -237,3 +237,23 @@ def test_panel_file_gain(tmp_path: pathlib.Path) -> None:
     path.write_text(json.dumps({"panels": [dict(panel, gain_adu_per_photon=-1)]}))
     with pytest.raises(PanelFileError, match="gain_adu_per_photon"):
         read_panels_json(path)
+
+
+def test_geom_gain_per_panel(tmp_path: pathlib.Path) -> None:
+    """A CrystFEL .geom's adu_per_photon, or adu_per_eV times its photon_energy, is the panel's
+    gain for the response; -gain overrides it."""
+    require_panels()
+    pytest.importorskip("cfelpyutils")
+    from nanobragg_rs.panels import panels_from_geom
+
+    text = (PANELS / "cspad_like.geom").read_text() + "\na1/adu_per_photon = 5\n"
+    geom = tmp_path / "g.geom"
+    geom.write_text(text)
+    panels = panels_from_geom(str(geom))
+    assert [p.gain_adu_per_photon for p in panels] == pytest.approx([0.00338 * 9500, 5.0, 0.00338 * 9500, 0.00338 * 9500])
+    base = [*XTAL, "-geom", str(geom), *OUT, "-seed", "6"]
+    plain, one = tmp_path / "plain", tmp_path / "one"
+    ok(run_cli(base, plain, inputs=None))
+    ok(run_cli([*base, "-psf", "gauss", "-psf_radius", "2", "-calibration", "0"], one, inputs=None))
+    check_panels(one, plain, tmp_path / "n", panels, 6,
+                 lambda p: ["-psf", "gauss", "-psf_radius", "2", "-calibration", "0", "-gain", repr(p.gain_adu_per_photon)])
