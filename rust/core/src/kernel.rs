@@ -418,7 +418,7 @@ impl<'a> Plan<'a> {
                 for sub_f in 0..os {
                     let first_sub = layer == 0 && sub_s == 0 && sub_f == 0;
                     let SubPixel { position: p, direction: mut d, airpath: r } =
-                        self.subpixel::<L>(spixel, f0, fbase, [sub_f, sub_s, layer], sdet, odet);
+                        self.subpixel::<L>(spixel, f0, fbase, [sub_f, sub_s, layer], [sub, sdet, odet]);
                     if first_sub || wo {
                         omega = self.solid_angle::<L>(r);
                     }
@@ -557,11 +557,12 @@ impl<'a> Plan<'a> {
     }
 
     /// Sub-pixel `[sub_f, sub_s, layer]` of the `L::N` pixels from `f0` in row `spixel`:
-    /// position, direction and distance (`sdet`, `odet`: its slow and depth offsets).
+    /// position, direction and distance. `[sub, sdet, odet]`: the sub-pixel size and its slow
+    /// and depth offsets (m), computed by the caller once per group and row (the size computed
+    /// here cost B1 3% of its instructions on the scalar path, 1.4% on AVX2).
     #[inline(always)]
-    fn subpixel<L: Lanes>(&self, spixel: usize, f0: usize, fbase: L::F, [sub_f, sub_s, layer]: [usize; 3], sdet: f64, odet: f64) -> SubPixel<L> {
+    fn subpixel<L: Lanes>(&self, spixel: usize, f0: usize, fbase: L::F, [sub_f, sub_s, layer]: [usize; 3], [sub, sdet, odet]: [f64; 3]) -> SubPixel<L> {
         let g = &self.panel.geometry;
-        let sub = g.pixel_size / self.s.sampling.oversample as f64;
         let p: [L::F; 3] = if self.panel.curved {
             let ps: Vec<V3> = (0..L::N).map(|j| self.position(f0 + j, spixel, sub_f, sub_s, layer)).collect();
             [L::from_fn(|j| ps[j][0]), L::from_fn(|j| ps[j][1]), L::from_fn(|j| ps[j][2])]
