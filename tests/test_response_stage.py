@@ -167,7 +167,7 @@ def test_bad_response_is_refused_before_rendering(extra: list[str], flag: str, p
     if panels:
         require_panels()
     det = ["-panels", str(PANELS / "quad.json")] if panels else ["-detpixels", "32"]
-    res = run_cli([*XTAL, *det, *extra, "-seed", "1"], tmp_path, inputs=None)
+    res = run_cli([*XTAL, *det, "-seed", "1", *extra], tmp_path, inputs=None)
     assert res.returncode == 2
     err = res.stderr.strip()
     assert len(err.splitlines()) == 1 and flag in err, err
@@ -257,3 +257,13 @@ def test_geom_gain_per_panel(tmp_path: pathlib.Path) -> None:
     ok(run_cli([*base, "-psf", "gauss", "-psf_radius", "2", "-calibration", "0"], one, inputs=None))
     check_panels(one, plain, tmp_path / "n", panels, 6,
                  lambda p: ["-psf", "gauss", "-psf_radius", "2", "-calibration", "0", "-gain", repr(p.gain_adu_per_photon)])
+
+
+def test_panel_seeds_must_stay_32_bit(tmp_path: pathlib.Path) -> None:
+    """Panel k draws with seed S+k: for four panels S = 2^31 - 2 leaves the range at panel 2."""
+    require_panels()
+    res = run_cli([*XTAL, "-panels", str(PANELS / "quad.json"), "-psf", "fiber", "-seed", "2147483646"], tmp_path, inputs=None)
+    assert res.returncode == 2
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and "-seed" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -49,6 +49,9 @@ def _check(run: Run, msim: MultiSimulator) -> None:
         from ..noisify import check_stage_outputs
 
         check_stage_outputs(run.output)
+        seed = run.output.seed
+        if seed is not None and seed + len(msim.panels) - 1 >= 2**31:
+            raise UsageError(f"-seed: {seed} + panel index leaves the 32-bit range for panel {len(msim.panels) - 1}")
         for p in msim.panels:
             _panel_response(run, p)
     if run.trace_pixel:
