@@ -98,7 +98,13 @@ def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
     written = None
     image: np.ndarray | None
     if run.response_args:
-        # The detector response stage writes its own images from the float image.
+        # The detector response stage writes its own images from the float image; its flags
+        # are checked before the render.
+        from .noisify import check_stage_outputs, stage_response
+
+        check_stage_outputs(out)
+        stage_response(run.response_args, pixel_mm=cfg.detector.pixel_size_mm, adc=out.adc, noise=out.write_noise,
+                       fix_quirks=cfg.fix_quirks)
         image = sim.render(threads=run.threads, progress=progress, backgrounds=run.backgrounds)
     else:
         # The core writes the float, integer, PGM and noise files straight from the image; only
@@ -130,7 +136,7 @@ def _execute(run: Run, sim: Simulator, sf: StructureFactors | None) -> None:
         images.write_float(out.floatfile, image)
         print(f"writing {out.floatfile} as {image.size} 4-byte floats")
         files = {"int": out.intfile, "noise": out.noisefile if out.write_noise else None, "pgm": out.pgmfile if out.write_pgm else None}
-        lines = render_stage(run.response_args, image, pixel_mm=cfg.detector.pixel_size_mm, adc=out.adc, seed=seed,
+        lines, _ = render_stage(run.response_args, image, pixel_mm=cfg.detector.pixel_size_mm, adc=out.adc, seed=seed,
                              noise=out.write_noise, fix_quirks=cfg.fix_quirks, header_values=header, files=files)
         print("\n".join(lines))
         return

@@ -26,8 +26,9 @@ from .response import PsfPass, Response, ResponseResult, seed_state
 PROG = "nanobragg noisify"
 
 
-class UsageError(Exception):
-    """A command line or input that cannot be run; the message names the flag or file."""
+class UsageError(ValueError):
+    """A command line or input that cannot be run; the message names the flag or file (a
+    ValueError, so that the render's error reporting shows it as one line too)."""
 
 
 @dataclass
@@ -510,6 +511,41 @@ def write_all(files: list[tuple[str, bytes]]) -> None:
 #: what rendering and then ``nanobragg noisify`` with the same flags gives.
 RENDER_FLAGS = ("-psf", "-psf_fwhm", "-psf_radius", "-gain", "-readout", "-flicker", "-calibration", "-calib_seed", "-bits")
 
+#: Render outputs the response stage does not write; refused with response flags rather than
+#: silently left out.
+STAGE_REFUSES = {"h5file": "-h5file", "cxi": "-cxi"}
+
+
+def stage_response(
+    response_args: Sequence[str],
+    *,
+    pixel_mm: float,
+    adc: float,
+    noise: bool,
+    fix_quirks: bool,
+    gain: float | None = None,
+) -> tuple[int, Response]:
+    """The bit depth and :class:`Response` of a render's response flags, checked (call it
+    before rendering: a bad value is a :class:`UsageError` naming the flag).
+
+    ``gain`` is a panel's own gain (a DIALS .expt's), used unless the flags give ``-gain``."""
+    tokens = ["-floatfile", "<render>", *(["-gain", repr(gain)] if gain is not None else []), *response_args,
+              "-pixel", repr(pixel_mm), "-adc", repr(adc)]
+    tokens += [] if noise else ["-nonoise"]
+    tokens += ["-fix_quirks"] if fix_quirks else []
+    a = parse(tokens)
+    if a.bits not in (16, 32):
+        raise UsageError(f"-bits: {a.bits} is not 16 or 32")
+    return a.bits, response_of(a)
+
+
+def check_stage_outputs(output: object) -> None:
+    """Refuse render outputs the response stage cannot write (``output``: the run's Output)."""
+    for attr, flag in STAGE_REFUSES.items():
+        if getattr(output, attr, None):
+            raise UsageError(f"{flag}: not available with the detector response flags ({' '.join(RENDER_FLAGS)}); "
+                             "write SMV images, or run nanobragg noisify on the float image")
+
 
 def render_stage(
     response_args: Sequence[str],
@@ -522,36 +558,47 @@ def render_stage(
     fix_quirks: bool,
     header_values: dict[str, object],
     files: dict[str, str | None],
-) -> list[str]:
+    gain: float | None = None,
+) -> tuple[list[str], ResponseResult]:
     """The response stage of a render: noisify's ideal, noise and PGM images of the rendered
     float image, written under the render's names (``files``: int, noise, pgm; None skips one)
-    with the render's header. Returns the lines to print."""
+    with the render's header. Returns the lines to print and the result."""
+    bits, resp = stage_response(response_args, pixel_mm=pixel_mm, adc=adc, noise=noise, fix_quirks=fix_quirks, gain=gain)
+    result = resp.run(np.ascontiguousarray(image, np.float32), seed=seed)
+    return write_stage(result, bits, header_values, files), result
+
+
+def stage_header(header_values: dict[str, object], bits: int) -> bytes:
+    """A render's SMV header for the response's 16- or 32-bit counts."""
     from .io.smv import header_text
 
-    tokens = ["-floatfile", "<render>", *response_args, "-pixel", repr(pixel_mm), "-adc", repr(adc), "-seed", str(seed)]
-    tokens += [] if noise else ["-nonoise"]
-    tokens += ["-fix_quirks"] if fix_quirks else []
-    a = parse(tokens)
-    if a.bits not in (16, 32):
-        raise UsageError(f"-bits: {a.bits} is not 16 or 32")
-    resp = response_of(a)
-    result = resp.run(np.ascontiguousarray(image, np.float32), seed=seed)
     head = header_text(header_values)
-    if a.bits == 32:
+    if bits == 32:
         head = head.replace(b"TYPE=unsigned_short;", b"TYPE=long_integer;").rstrip(b" ").ljust(len(head), b" ")
+    return head
+
+
+def stage_smv(header_values: dict[str, object], counts: np.ndarray, bits: int) -> bytes:
+    """One SMV file of response counts under a render's header."""
+    return _image_bytes(stage_header(header_values, bits), counts, bits)
+
+
+def write_stage(result: ResponseResult, bits: int, header_values: dict[str, object], files: dict[str, str | None]) -> list[str]:
+    """Write a response's images with a render's SMV header; returns the lines to print."""
+    head = stage_header(header_values, bits)
     lines = []
     out: list[tuple[str, bytes]] = []
     if files.get("int"):
-        out.append((files["int"], _image_bytes(head, result.ideal, a.bits)))  # type: ignore[arg-type]
-        lines.append(f"writing {files['int']} as {a.bits // 8}-byte integers (detector response: ideal)")
+        out.append((files["int"], _image_bytes(head, result.ideal, bits)))  # type: ignore[arg-type]
+        lines.append(f"writing {files['int']} as {bits // 8}-byte integers (detector response: ideal)")
     if files.get("pgm"):
         h, w = result.pgm.shape
         out.append((files["pgm"], f"P5\n{w} {h}\n# pixels scaled by 1\n255\n".encode("ascii") + result.pgm.tobytes()))  # type: ignore[arg-type]
         lines.append(f"writing {files['pgm']} as 1-byte integers")
     if result.noise is not None and files.get("noise"):
         lines.append("%.0f photons on noise image (%d overloads)" % (result.photons, result.overloads))
-        out.append((files["noise"], _image_bytes(head, result.noise, a.bits)))  # type: ignore[arg-type]
-        lines.append(f"writing {files['noise']} as {a.bits // 8}-byte integers (detector response)")
+        out.append((files["noise"], _image_bytes(head, result.noise, bits)))  # type: ignore[arg-type]
+        lines.append(f"writing {files['noise']} as {bits // 8}-byte integers (detector response)")
     write_all(out)
     return lines
 
@@ -573,4 +620,5 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-__all__ = ["FLAGS", "Flag", "NoisifyArgs", "ResponseResult", "main", "parse", "response_of", "run"]
+__all__ = ["FLAGS", "Flag", "NoisifyArgs", "ResponseResult", "check_stage_outputs", "main", "parse", "render_stage", "response_of",
+           "run", "stage_header", "stage_response", "stage_smv", "write_stage"]

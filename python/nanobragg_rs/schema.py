@@ -452,8 +452,7 @@ OUTPUT = _group("Output", [
 
 # The detector response in a render: noisify.c's flags, with noisify's meaning (nanobragg noisify -h).
 RESPONSE = _group("Detector response", [
-    _s(name, "value", "as nanobragg noisify's " + name, "", "run.response_args", action=_response_flag,
-       commands=SINGLE)
+    _s(name, "value", "as nanobragg noisify's " + name, "", "run.response_args", action=_response_flag)
     for name in ("-psf", "-psf_fwhm", "-psf_radius", "-gain", "-readout", "-flicker", "-calibration", "-calib_seed",
                  "-bits")
 ])

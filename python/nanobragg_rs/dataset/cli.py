@@ -66,6 +66,12 @@ def build_run(run: Run) -> tuple[Any, str, dict[str, Any]]:
         options["chunk"] = ds.chunk
     if ds.saturation is not None:
         options["saturation"] = ds.saturation
+    if run.response_args:
+        from ..noisify import stage_response
+
+        # Checked now, before anything is planned or rendered.
+        stage_response(run.response_args, pixel_mm=run.config.detector.pixel_size_mm, adc=run.output.adc,
+                       noise=run.output.write_noise, fix_quirks=run.config.fix_quirks)
     plan = make_plan(
         run.config,
         ds.frames,
@@ -78,6 +84,7 @@ def build_run(run: Run) -> tuple[Any, str, dict[str, Any]]:
         labels=ds.labels,  # type: ignore[arg-type]
         mask_path=run.mask_file,
         backgrounds=run.backgrounds,
+        response=run.response_args,
         **ranges,
         **options,
     )

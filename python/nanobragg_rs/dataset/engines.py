@@ -102,11 +102,17 @@ def render_chunk(
         threads = _task_threads(host_slots)
 
     backgrounds = p.background_objects()
+    response = p.frame_response()
 
     def render(index: int) -> tuple[Simulator, Any, Any]:
         sim = Simulator(p.frame_config(index))
         image = sim.render(threads=threads, backgrounds=backgrounds)
-        values = sim.noise(image, p.frame_settings(index)["noise_seed"]).photons if p.noise else image
+        seed = p.frame_settings(index)["noise_seed"]
+        if response is not None:
+            # noisify's counts of this frame (its ideal image without noise; the seed is unused then).
+            values = response[1].apply(image, seed=seed if p.noise else 1)
+        else:
+            values = sim.noise(image, seed).photons if p.noise else image
         return sim, image, values
 
     written: dict[str, tuple[int, str]] = {}

@@ -154,6 +154,10 @@ class Plan:
     #: Amorphous backgrounds added to every frame: ``Background`` fields (table files by
     #: absolute path), see nanobragg_rs.background.
     backgrounds: list[dict[str, Any]] = field(default_factory=list)
+    #: The detector response flags (noisify's: -psf, -gain, -readout, ...; docs/noisify.md):
+    #: when given, every frame records noisify's counts of its float image, drawn with the
+    #: frame's noise seed, instead of whole photons.
+    response: list[str] = field(default_factory=list)
     #: Resolved from the base configuration by make_plan: phi_deg, osc_deg, wavelength_A,
     #: reciprocal (a*, b*, c* as columns, lab frame, 1/Å, row-major), cell, n_cells,
     #: mosaic_spread_deg, mosaic_seed, shape.
@@ -192,7 +196,20 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready data (tuples become lists)."""
         out: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self)))
+        if not out["response"]:
+            del out["response"]  # plans written before the response stage stay the same
         return out
+
+    def frame_response(self) -> tuple[int, Any] | None:
+        """The bit depth and :class:`~nanobragg_rs.response.Response` of every frame, or None
+        without response flags."""
+        if not self.response:
+            return None
+        from ..noisify import stage_response
+
+        det, fix = self.config["detector"], bool(self.config.get("fix_quirks", False))
+        return stage_response(self.response, pixel_mm=float(det["pixel_size_mm"]), adc=self.adc, noise=self.noise,
+                              fix_quirks=fix)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
@@ -408,6 +425,7 @@ def make_plan(
     labels: Literal["csv", "parquet"] = "csv",
     mask_path: str | None = None,
     backgrounds: Sequence[Any] = (),
+    response: Sequence[str] = (),
 ) -> Plan:
     """A plan for ``frames`` frames of ``config``: a rotation series (frame i at
     ``phi + i*osc``), or, with ``random_orientations=SEED``, frames at random orientations.
@@ -473,6 +491,7 @@ def make_plan(
         saturation=saturation,
         labels=labels,
         backgrounds=[_background_spec(b) for b in backgrounds],
+        response=list(response),
         base=base,
     )
 

@@ -208,7 +208,14 @@ def nxmx_data_file(
 
 def write_smv_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray) -> None:
     """nanoBragg's noise-image conversion (counts + adc, clamped to 65535) with the frame's
-    own header (PHI, OSC_START, WAVELENGTH, ...)."""
+    own header (PHI, OSC_START, WAVELENGTH, ...). With response flags the values are already
+    noisify's counts: written as they are, 16 or 32-bit as -bits says."""
+    response = plan.frame_response()
+    if response is not None:
+        from ..noisify import stage_smv
+
+        atomic.write_atomic(path, stage_smv(sim.setup.header.as_dict(), values, response[0]))
+        return
     rows = (block for block, _ in images.noise_rows(values, plan.adc, sim.panel.roi, round_first=True))
     smv.write_smv(path, rows, sim.setup.header.as_dict())
 

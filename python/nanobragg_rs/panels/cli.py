@@ -6,19 +6,26 @@
   (55000 / the largest float pixel over all of them, unless ``-scale`` is given);
   panel k's noise is drawn as the reference does with ``-seed S+k``;
 - ``-h5file``: NXmx with one NXdetector_module per panel;
-- ``-cxi``: for ``-geom`` input, one image laid out as the .geom places the panels.
+- ``-cxi``: for ``-geom`` input, one image laid out as the .geom places the panels;
+- with the detector response flags (``-psf``, ``-gain``, ``-readout``, ...): per panel, noisify's
+  images of the panel's float image with seed S+k, under the same names (docs/noisify.md).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from ..args import Run, UsageError
 from ..console import Progress
 from ..io import images, smv
 from ..structure_factors import StructureFactors
-from .render import MultiSimulator
+from .model import Panel
+from .render import DetectorImages, MultiSimulator
+
+if TYPE_CHECKING:
+    from ..response import Response
 
 
 def panel_path(path: str, k: int, count: int) -> str:
@@ -38,6 +45,15 @@ def _check(run: Run, msim: MultiSimulator) -> None:
         raise UsageError("-roi: not available on a multi-panel detector")
     if run.output.cxi and run.geom is None:
         raise UsageError("-cxi: needs a -geom detector (the .geom says where each panel goes)")
+    if run.response_args:
+        from ..noisify import check_stage_outputs
+
+        check_stage_outputs(run.output)
+        seed = run.output.seed
+        if seed is not None and seed + len(msim.panels) - 1 >= 2**31:
+            raise UsageError(f"-seed: {seed} + panel index leaves the 32-bit range for panel {len(msim.panels) - 1}")
+        for p in msim.panels:
+            _panel_response(run, p)
     if run.trace_pixel:
         if run.trace_panel is None and len(msim.panels) > 1:
             raise UsageError("-trace_pixel: name the panel: -trace_pixel PANEL F S")
@@ -48,6 +64,43 @@ def _check(run: Run, msim: MultiSimulator) -> None:
         f, s = run.trace_pixel
         if not (0 <= f < p.fast_pixels and 0 <= s < p.slow_pixels):
             raise UsageError(f"-trace_pixel: pixel ({f}, {s}) is outside panel {name} ({p.fast_pixels}x{p.slow_pixels})")
+
+
+def _panel_response(run: Run, p: Panel) -> tuple[int, Response]:
+    """Panel p's response: the run's flags with the panel's pixel size, and the panel's gain
+    (from a .expt) unless -gain is given."""
+    from ..noisify import stage_response
+
+    out = run.output
+    return stage_response(run.response_args, pixel_mm=p.pixel_mm, adc=out.adc, noise=out.write_noise,
+                          fix_quirks=run.config.fix_quirks, gain=p.gain_adu_per_photon)
+
+
+def _write_responses(run: Run, msim: MultiSimulator, imgs: DetectorImages, seed: int) -> None:
+    """The detector response per panel (docs/noisify.md): panel k's float image, in its own
+    pixel order as -floatfile holds it, through noisify with seed S+k; the PSF stays inside
+    the panel. One SMV (and PGM) per panel, named as the plain integer and noise images."""
+    from ..noisify import write_stage
+
+    out = run.output
+    n = len(msim.panels)
+    total, overloads = 0.0, 0
+    bits = 16
+    for k, (p, sim, image) in enumerate(zip(msim.panels, msim.simulators, imgs.images)):
+        bits, resp = _panel_response(run, p)
+        result = resp.run(image, seed=seed + k)
+        files = {"int": panel_path(out.intfile, k, n), "noise": panel_path(out.noisefile, k, n) if out.write_noise else None,
+                 "pgm": panel_path(out.pgmfile, k, n) if out.write_pgm else None}
+        write_stage(result, bits, sim.setup.header.as_dict(), files)
+        total += result.photons
+        overloads += result.overloads
+    print(f"detector response per panel: seed {seed} + panel index, PSF within each panel")
+    print(f"writing {panel_path(out.intfile, 0, n)} ... {panel_path(out.intfile, n - 1, n)} as {bits // 8}-byte integers (detector response: ideal)")
+    if out.write_pgm:
+        print(f"writing {panel_path(out.pgmfile, 0, n)} ... {panel_path(out.pgmfile, n - 1, n)} as 1-byte integers")
+    if out.write_noise:
+        print(f"{total:.0f} photons on noise images ({overloads} overloads)")
+        print(f"writing {panel_path(out.noisefile, 0, n)} ... {panel_path(out.noisefile, n - 1, n)} as {bits // 8}-byte integers (detector response)")
 
 
 def execute_panels(run: Run, msim: MultiSimulator, sf: StructureFactors | None) -> None:
@@ -86,6 +139,8 @@ def execute_panels(run: Run, msim: MultiSimulator, sf: StructureFactors | None) 
     images.write_float(out.floatfile, flat)
     print(f"writing {out.floatfile} as {flat.size} 4-byte floats ({n} panels one after another, each slow x fast)")
     print(f"max_I = {max_float:g} over all panels")
+    if run.response_args:
+        return _write_responses(run, msim, imgs, seed)
     print(f"intfile_scale = {scale:g}")
     for k, (p, sim, image) in enumerate(zip(msim.panels, msim.simulators, imgs.images)):
         roi = sim.panel.roi

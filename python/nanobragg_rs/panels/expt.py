@@ -134,6 +134,10 @@ def _panel(r: _Reader, d: Any, k: int, frame: _Frame) -> Panel:
     if not (px[0] > 0 and px[0] == px[1]):
         raise r.fail(f"{what}: pixels must be square and of positive size, not {px[0]:g} x {px[1]:g} mm")
     g = _frame(r, d, what, frame)
+    # dxtbx's panel gain (ADU per photon), used by the detector response (docs/noisify.md).
+    gain = r.num(d, "gain", what) if "gain" in d else None
+    if gain is not None and not gain > 0:
+        raise r.fail(f"{what}: 'gain' must be positive, not {gain:g}")
     name = d.get("name")
     if not isinstance(name, str) or not name or "/" in name:
         name = f"p{k:02d}"
@@ -145,6 +149,7 @@ def _panel(r: _Reader, d: Any, k: int, frame: _Frame) -> Panel:
         fast_pixels=int(size[0]),
         slow_pixels=int(size[1]),
         pixel_mm=px[0],
+        gain_adu_per_photon=gain,
     )
 
 

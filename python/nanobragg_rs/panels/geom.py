@@ -8,6 +8,7 @@ distance along the beam (m). Bad regions become masks.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -150,7 +151,23 @@ def read_geom(path: str | os.PathLike[str]) -> Geom:
     check_names(out, where)
     energy = geo.beam.get("photon_energy")
     energy = float(energy) if isinstance(energy, float) and math.isfinite(energy) and energy > 0 else None
+    gains = [_gain(raw[p.name], energy) for p in out]
+    out = tuple(dataclasses.replace(p, gain_adu_per_photon=g) for p, g in zip(out, gains))
     return Geom(out, tuple(layouts), data_paths.pop(), framed, energy)
+
+
+def _positive_number(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 else None
+
+
+def _gain(panel: dict[str, Any], energy_eV: float | None) -> float | None:
+    """The panel's gain for the detector response (ADU per photon): its adu_per_photon, or its
+    adu_per_eV times the file's photon_energy; None when the file gives neither."""
+    per_photon = _positive_number(panel.get("adu_per_photon"))
+    if per_photon is not None:
+        return per_photon
+    per_ev = _positive_number(panel.get("adu_per_eV"))
+    return per_ev * energy_eV if per_ev is not None and energy_eV is not None else None
 
 
 def _bad_masks(bad: dict[str, Any], panels: list[Panel], layouts: list[GeomLayout], raw: dict[str, Any]) -> list[np.ndarray | None]:

@@ -37,6 +37,9 @@ class Panel:
     thickness_um: float | None = None
     #: This panel's attenuation depth (µm); ``None`` takes the detector's.
     attenuation_depth_um: float | None = None
+    #: This panel's gain (ADU per photon) for the detector response; ``None``: the response's
+    #: own (``-gain``, default 1). A DIALS .expt gives one per panel.
+    gain_adu_per_photon: float | None = None
     #: Shape (slow_pixels, fast_pixels); 0 skips a pixel.
     mask: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -129,14 +132,15 @@ def _positive(where: str, key: str, value: Any) -> float:
 
 
 KEYS = {"name", "fast_axis", "slow_axis", "origin_mm", "fast_pixels", "slow_pixels", "pixel_mm",
-        "thickness_um", "attenuation_depth_um"}
+        "thickness_um", "attenuation_depth_um", "gain_adu_per_photon"}
+OPTIONAL = {"thickness_um", "attenuation_depth_um", "gain_adu_per_photon"}
 
 
 def panel_from_dict(d: Any, where: str) -> Panel:
     """One panel from its JSON object, every field checked."""
     if not isinstance(d, dict):
         raise PanelFileError(f"{where}: a panel must be an object")
-    missing = sorted(KEYS - {"thickness_um", "attenuation_depth_um"} - set(d))
+    missing = sorted(KEYS - OPTIONAL - set(d))
     if missing:
         raise PanelFileError(f"{where}: missing '{missing[0]}'")
     unknown = sorted(set(d) - KEYS)
@@ -147,6 +151,7 @@ def panel_from_dict(d: Any, where: str) -> Panel:
         raise PanelFileError(f"{where}: 'name' must be a non-empty string without '/'")
     thickness = None if d.get("thickness_um") is None else _positive(where, "thickness_um", d["thickness_um"])
     depth = None if d.get("attenuation_depth_um") is None else _positive(where, "attenuation_depth_um", d["attenuation_depth_um"])
+    gain = None if d.get("gain_adu_per_photon") is None else _positive(where, "gain_adu_per_photon", d["gain_adu_per_photon"])
     return Panel(
         name=name,
         fast_axis=_vec(where, "fast_axis", d["fast_axis"]),
@@ -157,6 +162,7 @@ def panel_from_dict(d: Any, where: str) -> Panel:
         pixel_mm=_positive(where, "pixel_mm", d["pixel_mm"]),
         thickness_um=thickness,
         attenuation_depth_um=depth,
+        gain_adu_per_photon=gain,
     )
 
 
@@ -198,6 +204,7 @@ def write_panels_json(path: str | os.PathLike[str], panels: tuple[Panel, ...]) -
     rows = []
     for p in panels:
         d = p.to_core()
+        d["gain_adu_per_photon"] = p.gain_adu_per_photon
         rows.append({k: v for k, v in d.items() if v is not None})
     with atomic.atomic_open(path) as f:
         f.write(json.dumps({"panels": rows}, indent=1).encode())

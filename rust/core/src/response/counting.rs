@@ -216,39 +216,46 @@ fn draw_photons(ideal: &[f32], r: &Response, gen: &mut Generators) -> (Vec<f32>,
 fn noisy_pixels(photons: &[f32], r: &Response, gen: &mut Generators) -> (Pixels, f64, usize) {
     let n = photons.len();
     let sum = photons.iter().fold(0.0f64, |s, &p| s + p as f64);
-    let adu: Vec<f64> = if r.readout_adu > 0.0 {
-        photons
-            .iter()
-            .map(|&p| {
-                p as f64 * r.gain_adu_per_photon
-                    + r.adc_offset_adu
-                    + r.readout_adu * gen.main.gaussdev(&mut gen.seeds.seed_state) as f64
-            })
-            .collect()
+    // Overloads: over 2147483647 ADU in 32-bit, over 65535 in 16-bit, none otherwise.
+    let limit = match r.bits {
+        32 => 2147483647.0,
+        16 => 65535.0,
+        _ => f64::INFINITY,
+    };
+    let pixels = |a: f64| -> (u16, u32) {
+        let a32 = if a > 2147483647.0 { 2147483647.0 } else { a };
+        let a16 = if a32 > 65535.0 { 65535.0 } else { a32 };
+        if r.fix_quirks {
+            (a16.max(0.0) as u16, a32.max(0.0) as u32)
+        } else {
+            (wrap_u16(a16), wrap_u32(a32))
+        }
+    };
+    let mut int16 = vec![0u16; n];
+    let mut int32 = vec![0u32; n];
+    let overloads = if r.readout_adu > 0.0 {
+        // Read-out noise draws from the shared generator, pixel by pixel in file order.
+        let mut over = 0;
+        for ((&p, o16), o32) in photons.iter().zip(int16.iter_mut()).zip(int32.iter_mut()) {
+            let a = p as f64 * r.gain_adu_per_photon
+                + r.adc_offset_adu
+                + r.readout_adu * gen.main.gaussdev(&mut gen.seeds.seed_state) as f64;
+            over += (a > limit) as usize;
+            (*o16, *o32) = pixels(a);
+        }
+        over
     } else {
-        photons.par_iter().map(|&p| p as f64 * r.gain_adu_per_photon + r.adc_offset_adu).collect()
+        photons
+            .par_iter()
+            .zip(int16.par_iter_mut())
+            .zip(int32.par_iter_mut())
+            .map(|((&p, o16), o32)| {
+                let a = p as f64 * r.gain_adu_per_photon + r.adc_offset_adu;
+                (*o16, *o32) = pixels(a);
+                (a > limit) as usize
+            })
+            .sum()
     };
-    let over32 = |a: f64| a > 2147483647.0;
-    let overloads = match r.bits {
-        32 => adu.par_iter().filter(|&&a| over32(a)).count(),
-        16 => adu.par_iter().filter(|&&a| a > 65535.0).count(),
-        _ => 0,
-    };
-    let (int16, int32): (Vec<u16>, Vec<u32>) = adu
-        .par_iter()
-        .map(|&a| {
-            let a32 = if over32(a) { 2147483647.0 } else { a };
-            let a16 = if a32 > 65535.0 { 65535.0 } else { a32 };
-            if r.fix_quirks {
-                (a16.max(0.0) as u16, a32.max(0.0) as u32)
-            } else {
-                (wrap_u16(a16), wrap_u32(a32))
-            }
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .unzip();
-    debug_assert_eq!(int16.len(), n);
     (Pixels { int16, int32 }, sum, overloads)
 }
 

@@ -12,6 +12,7 @@
 //! are 0.
 
 pub mod counting;
+pub mod fft;
 pub mod psf;
 
 use rayon::prelude::*;

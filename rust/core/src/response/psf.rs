@@ -203,41 +203,35 @@ pub fn apply(image: &[f32], width: usize, height: usize, psf: &Psf) -> Result<(V
     let kr = radius;
     let kern = kernel(kind, fwhm, kr);
 
-    // Each source pixel's radius (-1: nothing to spread) and lost photons, in parallel; the
-    // lost photons are summed afterwards in the reference's order.
-    let per_pixel: Vec<(i32, f64)> = image
+    // Each source pixel's radius (negative: nothing to spread), in parallel; then the lost
+    // photons, summed in the reference's order.
+    let radii: Vec<i32> = image
         .par_iter()
         .map(|&v| {
             if v <= 0.0 {
-                return (i32::MIN + 1, 0.0);
+                return i32::MIN + 1;
             }
-            let mut r = if user != 0 { user } else { pixel_auto_radius(kind, fwhm, v) };
+            let r = if user != 0 { user } else { pixel_auto_radius(kind, fwhm, v) };
             if r == i32::MIN {
-                return (i32::MIN, 0.0);
+                return i32::MIN;
             }
-            if r == 0 {
-                r = 1;
-            }
-            r = r.min(maxwidth);
-            (r, tail(kind, fwhm, v, r))
+            // 0 becomes 1; a negative -psf_radius stays negative (nothing is spread).
+            (if r == 0 { 1 } else { r }).min(maxwidth)
         })
         .collect();
-    if per_pixel.iter().any(|&(r, _)| r == i32::MIN || r > kr) {
+    if radii.par_iter().any(|&r| r == i32::MIN || r > kr) {
         return Err(Error::Input(
             "-psf: the automatic PSF radius is undefined for a pixel of this image (a Gaussian PSF on values between 0 and 0.01 photons, or NaN; the reference crashes here); give -psf_radius".into(),
         ));
     }
-    let total_lost = per_pixel.iter().fold(0.0f64, |acc, &(_, l)| acc + l);
+    let total_lost = image.iter().zip(&radii).fold(0.0f64, |acc, (&v, &r)| if v > 0.0 { acc + tail(kind, fwhm, v, r) } else { acc });
     report.lost_photons = total_lost;
 
-    let radii: Vec<i32> = per_pixel.iter().map(|&(r, _)| r).collect();
-    let out = spread(image, width, height, &radii, &kern, kr, Edges::Reference);
+    let mut out: Vec<f32> = spread(image, width, height, &radii, &kern, kr, Edges::Reference);
     let each = total_lost / pixels as f64;
-    Ok((out.into_par_iter().map(|p| (p + each) as f32).collect(), report))
+    out.par_iter_mut().for_each(|p| *p = (*p as f64 + each) as f32);
+    Ok((out, report))
 }
-
-/// Radii up to this get precomputed tap lists (larger ones take the general loop).
-const FAST_TAPS_MAX: i64 = 64;
 
 /// How the spreading loop treats the image's edges and rounding.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -249,11 +243,81 @@ enum Edges {
     Corrected,
 }
 
+/// An output pixel of the spreading loop: single precision, every addition rounded as the
+/// reference rounds it (`float(double(out) + double(v)·k)`), or a double-precision sum.
+trait Cell: Copy + Default + Send + Sync {
+    fn add(&mut self, x: f64);
+    fn value(self) -> f64;
+}
+
+impl Cell for f32 {
+    #[inline(always)]
+    fn add(&mut self, x: f64) {
+        *self = (*self as f64 + x) as f32;
+    }
+    fn value(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Cell for f64 {
+    #[inline(always)]
+    fn add(&mut self, x: f64) {
+        *self += x;
+    }
+    fn value(self) -> f64 {
+        self
+    }
+}
+
+/// For each radius up to `kr` that occurs: the largest |dx| with dx² + dy² ≤ r², for each dy.
+fn half_widths(radii: &[i32], kr: i64) -> Vec<Vec<i64>> {
+    let mut used = vec![false; (kr + 1) as usize];
+    for &r in radii {
+        if r >= 0 && (r as i64) <= kr {
+            used[r as usize] = true;
+        }
+    }
+    used.iter()
+        .enumerate()
+        .map(|(r, &u)| {
+            let r = r as i64;
+            if !u {
+                return Vec::new();
+            }
+            (-r..=r)
+                .map(|dy| {
+                    let m = r * r - dy * dy;
+                    let mut h = (m as f64).sqrt() as i64;
+                    while (h + 1) * (h + 1) <= m {
+                        h += 1;
+                    }
+                    while h * h > m {
+                        h -= 1;
+                    }
+                    h
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Spread every source pixel `i` with radius `radii[i]` (negative: nothing to spread) over its
 /// disc of the kernel `kern` (radius `kr`). Parallel over bands of output rows: each band walks
 /// the sources in the reference's order (pixel index, then dx, then dy) and keeps what lands in
 /// it, so every output pixel receives its additions in the serial loop's order.
-fn spread(image: &[f32], width: usize, height: usize, radii: &[i32], kern: &[f64], kr: i32, edges: Edges) -> Vec<f64> {
+///
+/// A source whose disc cannot reach past the right edge (where the reference's wrap into the
+/// next row could hit one target twice) gives each target at most one addition, so the order
+/// within it does not matter: its disc is added row segment by row segment, contiguous in the
+/// kernel and the image (a loop the compiler vectorises).
+fn spread<C: Cell>(image: &[f32], width: usize, height: usize, radii: &[i32], kern: &[f64], kr: i32, edges: Edges) -> Vec<C> {
+    spread_on(image, width, height, radii, kern, kr, edges, wide_vectors())
+}
+
+/// [`spread`] on the AVX2 build (`wide`, where the CPU has it) or the baseline one.
+#[allow(clippy::too_many_arguments)]
+fn spread_on<C: Cell>(image: &[f32], width: usize, height: usize, radii: &[i32], kern: &[f64], kr: i32, edges: Edges, wide: bool) -> Vec<C> {
     let (w, h, kr64) = (width as i64, height as i64, kr as i64);
     let ks = 2 * kr64 + 1;
     // The kernel's sum over the disc of each radius, for the corrected normalisation.
@@ -277,88 +341,118 @@ fn spread(image: &[f32], width: usize, height: usize, radii: &[i32], kern: &[f64
     } else {
         Vec::new()
     };
-    // For sources whose whole disc lies inside the image and the band: each radius's taps as
-    // (index offset, weight), with the zero and out-of-disc entries already dropped. Every target
-    // then gets one addition from the source, so the order within it does not matter.
-    let mut used = vec![false; (kr64.min(FAST_TAPS_MAX) + 1) as usize];
-    for &r in radii {
-        if r >= 0 && (r as i64) <= FAST_TAPS_MAX {
-            used[r as usize] = true;
-        }
-    }
-    let taps: Vec<Vec<(i64, f64)>> = used
-        .par_iter()
-        .enumerate()
-        .map(|(r, &u)| {
-            let r = r as i64;
-            let mut t = Vec::new();
-            if u {
-                for dx in -r..=r {
-                    for dy in -r..=r {
-                        let k = kern[((kr64 + dy) * ks + kr64 + dx) as usize];
-                        if k != 0.0 && dx * dx + dy * dy <= r * r {
-                            t.push((dy * w + dx, k));
-                        }
-                    }
-                }
-            }
-            t
-        })
-        .collect();
+    let widths = half_widths(radii, kr64);
     let rows = band_rows(height);
-    let mut out = vec![0f64; width * height];
+    let mut out = vec![C::default(); width * height];
+    let bands = Bands { image, radii, kern, widths: &widths, norms: &norms, w, h, kr: kr64, edges };
+    let wide = wide && cfg!(target_arch = "x86_64") && crate::simd::Isa::Avx2.supported();
     out.par_chunks_mut(rows * width).enumerate().for_each(|(band, o)| {
         let b0 = (band * rows) as i64;
-        let b1 = b0 + (o.len() / width) as i64;
-        let s0 = (b0 - kr64 - 1).max(0);
-        let s1 = (b1 + kr64).min(h);
-        for y0 in s0..s1 {
-            for x0 in 0..w {
-                let i = (y0 * w + x0) as usize;
-                let r = radii[i] as i64;
-                // Nothing to spread, or nothing that reaches this band (the wrap adds a row).
-                if r < 0 || y0 + r + 1 < b0 || y0 - r >= b1 {
-                    continue;
-                }
-                let v = image[i] as f64;
-                let scale = if edges == Edges::Corrected { 1.0 / norms[r as usize] } else { 1.0 };
-                if r <= FAST_TAPS_MAX && x0 - r >= 0 && x0 + r < w && y0 - r >= b0 && y0 + r < b1 {
-                    let centre = (y0 - b0) * w + x0;
-                    for &(off, k) in &taps[r as usize] {
-                        let j = (centre + off) as usize;
-                        o[j] = match edges {
-                            Edges::Reference => (o[j] + v * k) as f32 as f64,
-                            Edges::Corrected => o[j] + v * k * scale,
-                        };
-                    }
-                    continue;
-                }
-                for dx in -r..=r {
-                    let x = x0 + dx;
-                    // The reference's bound is x > width, so x = width runs on into the next row.
-                    let last = if edges == Edges::Reference { w } else { w - 1 };
-                    if x < 0 || x > last {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            // SAFETY: wide_vectors() checked that this CPU has AVX2.
+            unsafe { spread_band_avx2(&bands, b0, o) };
+            return;
+        }
+        let _ = wide;
+        spread_band(&bands, b0, o);
+    });
+    out
+}
+
+/// What every band of [`spread`] reads.
+struct Bands<'a> {
+    image: &'a [f32],
+    radii: &'a [i32],
+    kern: &'a [f64],
+    widths: &'a [Vec<i64>],
+    norms: &'a [f64],
+    w: i64,
+    h: i64,
+    kr: i64,
+    edges: Edges,
+}
+
+/// Whether the spreading loop runs its AVX2 build (4 doubles per vector instead of SSE2's 2;
+/// the same IEEE operations, so the same bits). `NANOBRAGG_ISA=scalar` or `exact` keeps the
+/// baseline build.
+fn wide_vectors() -> bool {
+    matches!(crate::simd::Isa::detect(), crate::simd::Isa::Avx2 | crate::simd::Isa::Avx512)
+}
+
+/// The band's loop built for AVX2 (no FMA: a fused multiply-add would round differently).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn spread_band_avx2<C: Cell>(b: &Bands<'_>, b0: i64, o: &mut [C]) {
+    spread_band(b, b0, o)
+}
+
+/// One band of output rows, starting at image row `b0` (see [`spread`]).
+#[inline(always)]
+fn spread_band<C: Cell>(b: &Bands<'_>, b0: i64, o: &mut [C]) {
+    let Bands { image, radii, kern, widths, norms, w, h, kr: kr64, edges } = *b;
+    let ks = 2 * kr64 + 1;
+    let b1 = b0 + (o.len() / w as usize) as i64;
+    let s0 = (b0 - kr64 - 1).max(0);
+    let s1 = (b1 + kr64).min(h);
+    for y0 in s0..s1 {
+        let row_radii = &radii[(y0 * w) as usize..((y0 + 1) * w) as usize];
+        for (x0, &r) in row_radii.iter().enumerate() {
+            let (x0, r) = (x0 as i64, r as i64);
+            // Nothing to spread, or nothing that reaches this band (the wrap adds a row).
+            if r < 0 || y0 + r + 1 < b0 || y0 - r >= b1 {
+                continue;
+            }
+            let i = (y0 * w + x0) as usize;
+            let v = image[i] as f64;
+            // Corrected: v·k·scale, as (v·k)·scale.
+            let scale = if edges == Edges::Corrected { 1.0 / norms[r as usize] } else { 1.0 };
+            // (An infinite value must skip the kernel's zeros, as the reference does: inf·0.)
+            if x0 + r < w && v.is_finite() {
+                let hw = &widths[r as usize];
+                let lo = (-r).max(b0 - y0);
+                let hi = r.min(b1 - 1 - y0);
+                for dy in lo..=hi {
+                    let half = hw[(dy + r) as usize];
+                    let dx0 = (-half).max(-x0);
+                    if dx0 > half {
                         continue;
                     }
-                    let (row_shift, col) = if x == w { (1, 0) } else { (0, x) };
-                    let lo = (-r).max(b0 - row_shift - y0).max(-y0);
-                    let hi = r.min(b1 - 1 - row_shift - y0);
-                    for dy in lo..=hi {
-                        let k = kern[((kr64 + dy) * ks + kr64 + dx) as usize];
-                        if k == 0.0 || dx * dx + dy * dy > r * r {
-                            continue;
-                        }
-                        let j = ((y0 + dy + row_shift - b0) * w + col) as usize;
-                        o[j] = match edges {
-                            Edges::Reference => (o[j] + v * k) as f32 as f64,
-                            Edges::Corrected => o[j] + v * k * scale,
-                        };
+                    let k0 = ((kr64 + dy) * ks + kr64 + dx0) as usize;
+                    let krow = &kern[k0..k0 + (half - dx0 + 1) as usize];
+                    let j0 = ((y0 + dy - b0) * w + x0 + dx0) as usize;
+                    let orow = &mut o[j0..j0 + krow.len()];
+                    match edges {
+                        Edges::Reference => orow.iter_mut().zip(krow).for_each(|(c, &k)| c.add(v * k)),
+                        Edges::Corrected => orow.iter_mut().zip(krow).for_each(|(c, &k)| c.add(v * k * scale)),
+                    }
+                }
+                continue;
+            }
+            for dx in -r..=r {
+                let x = x0 + dx;
+                // The reference's bound is x > width, so x = width runs on into the next row.
+                let last = if edges == Edges::Reference { w } else { w - 1 };
+                if x < 0 || x > last {
+                    continue;
+                }
+                let (row_shift, col) = if x == w { (1, 0) } else { (0, x) };
+                let lo = (-r).max(b0 - row_shift - y0).max(-y0);
+                let hi = r.min(b1 - 1 - row_shift - y0);
+                for dy in lo..=hi {
+                    let k = kern[((kr64 + dy) * ks + kr64 + dx) as usize];
+                    if k == 0.0 || dx * dx + dy * dy > r * r {
+                        continue;
+                    }
+                    let j = ((y0 + dy + row_shift - b0) * w + col) as usize;
+                    match edges {
+                        Edges::Reference => o[j].add(v * k),
+                        Edges::Corrected => o[j].add(v * k * scale),
                     }
                 }
             }
         }
-    });
-    out
+    }
 }
 
 /// The PSF without the reference's quirks. Each pixel keeps the reference's radius (the given
@@ -410,8 +504,33 @@ pub fn apply_corrected(image: &[f32], width: usize, height: usize, psf: &Psf) ->
     }
     report.kernel_radius = kr;
     let kern = kernel(kind, fwhm, kr);
-    let out = spread(image, width, height, &radii, &kern, kr, Edges::Corrected);
-    Ok((out.into_par_iter().map(|p| p as f32).collect(), report))
+    if psf.radius_px > 0 && use_fft(image, width, height, &radii, kr) {
+        // One radius for every pixel: a plain convolution with the disc's normalised kernel.
+        let norm: f64 = kern.iter().sum();
+        let unit: Vec<f64> = kern.iter().map(|&k| k / norm).collect();
+        let out = super::fft::convolve(image, width, height, &unit, kr as usize);
+        return Ok((out.into_par_iter().map(|p| p as f32).collect(), report));
+    }
+    let out: Vec<f64> = spread(image, width, height, &radii, &kern, kr, Edges::Corrected);
+    Ok((out.into_par_iter().map(|p| p.value() as f32).collect(), report))
+}
+
+/// Direct additions per unit of FFT work at which the FFT path pays (measured on a 2463x2527
+/// frame, see benches/README.md).
+const FFT_BREAK_EVEN: f64 = 4.0;
+
+/// Whether the corrected PSF with one radius `kr` for every pixel goes faster by FFT: the
+/// direct sum costs one addition per pixel that spreads per kernel tap. Infinite or NaN values
+/// stay on the direct path (in a transform they would spoil every pixel).
+fn use_fft(image: &[f32], width: usize, height: usize, radii: &[i32], kr: i32) -> bool {
+    if std::env::var_os("NANOBRAGG_PSF_DIRECT").is_some() {
+        return false;
+    }
+    let r = kr as i64;
+    let taps = (-r..=r).map(|dy| (-r..=r).filter(|dx| dx * dx + dy * dy <= r * r).count()).sum::<usize>();
+    let spreading = radii.par_iter().filter(|&&x| x > 0).count();
+    let direct = spreading as f64 * taps as f64;
+    direct > FFT_BREAK_EVEN * super::fft::cost(width, height, kr as usize) && image.par_iter().all(|v| v.is_finite())
 }
 
 #[cfg(test)]
@@ -478,6 +597,76 @@ mod tests {
             .collect()
     }
 
+    fn direct_and_fft(img: &[f32], w: usize, h: usize, kind: PsfKind, fwhm: f64, r: i32) -> (Vec<f64>, Vec<f64>) {
+        let radii: Vec<i32> = img.iter().map(|&v| if v == 0.0 { -1 } else { r }).collect();
+        let kern = kernel(kind, fwhm, r);
+        let direct: Vec<f64> = spread(img, w, h, &radii, &kern, r, Edges::Corrected);
+        let norm: f64 = kern.iter().sum();
+        let unit: Vec<f64> = kern.iter().map(|&k| k / norm).collect();
+        (direct, super::super::fft::convolve(img, w, h, &unit, r as usize))
+    }
+
+    #[test]
+    fn fft_path_agrees_with_the_direct_sum() {
+        for &(w, h, kind, fwhm, r) in &[(120usize, 90usize, PsfKind::Gauss, 3.0, 9), (64, 101, PsfKind::Fiber, 1.5, 12), (30, 30, PsfKind::Fiber, 4.0, 40)] {
+            let img: Vec<f32> = test_image(w, h).iter().enumerate().map(|(i, &v)| if i % 7 == 0 { -v } else { v }).collect();
+            let (direct, fft) = direct_and_fft(&img, w, h, kind, fwhm, r.min(w.max(h) as i32));
+            // The corpus's rule: |a - b| <= 1e-5 |b| + 1e-7 max |b|.
+            let max = direct.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
+            for (i, (&a, &b)) in fft.iter().zip(&direct).enumerate() {
+                assert!((a - b).abs() <= 1e-5 * b.abs() + 1e-7 * max, "{kind:?} r={r} pixel {i}: {a} vs {b}");
+                assert!((a - b).abs() <= 1e-9 * max, "{kind:?} r={r} pixel {i}: {a} vs {b}");
+            }
+        }
+        // The choice: a dense image and a wide kernel go by FFT, a sparse one or a small kernel not.
+        let dense = vec![1.0f32; 200 * 200];
+        let radii = vec![20; 200 * 200];
+        assert!(use_fft(&dense, 200, 200, &radii, 20));
+        assert!(!use_fft(&dense, 200, 200, &vec![2; 200 * 200], 2));
+        let mut sparse = vec![0.0f32; 200 * 200];
+        sparse[5000] = 1.0;
+        let sr: Vec<i32> = sparse.iter().map(|&v| if v == 0.0 { -1 } else { 20 }).collect();
+        assert!(!use_fft(&sparse, 200, 200, &sr, 20));
+        let mut bad = dense.clone();
+        bad[7] = f32::NAN;
+        assert!(!use_fft(&bad, 200, 200, &radii, 20));
+    }
+
+    #[test]
+    #[ignore = "timing, run by hand: cargo test --profile quick -p nanobragg-core psf_timing -- --ignored --nocapture"]
+    fn psf_timing() {
+        let (w, h) = (2463usize, 2527usize);
+        let img = test_image(w, h);
+        for &r in &[4, 8, 12, 20] {
+            let t = std::time::Instant::now();
+            let radii: Vec<i32> = img.iter().map(|&v| if v == 0.0 { -1 } else { r }).collect();
+            let kern = kernel(PsfKind::Fiber, 0.46, r);
+            let _d: Vec<f64> = spread(&img, w, h, &radii, &kern, r, Edges::Corrected);
+            let td = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let _f = super::super::fft::convolve(&img, w, h, &kern, r as usize);
+            let tf = t.elapsed().as_secs_f64();
+            let rr = r as i64;
+            let taps = (-rr..=rr).map(|dy| (-rr..=rr).filter(|dx| dx * dx + dy * dy <= rr * rr).count()).sum::<usize>();
+            let spreading = radii.iter().filter(|&&x| x > 0).count() as f64 * taps as f64;
+            eprintln!("r={r}: direct {td:.3} s ({spreading:.3e} additions), fft {tf:.3} s (cost {:.3e}); ratio per unit {:.3}", super::super::fft::cost(w, h, r as usize), (td / spreading) / (tf / super::super::fft::cost(w, h, r as usize)));
+        }
+    }
+
+    #[test]
+    fn big_auto_radius_equals_the_serial_loop() {
+        let (w, h) = (700usize, 300usize);
+        let mut img: Vec<f32> = test_image(w, h).iter().map(|v| (v / 400.0).floor()).collect();
+        img[150 * w + 350] = 2700.0;
+        img[10 * w + 20] = 900.0;
+        let psf = Psf { kind: PsfKind::Fiber, fwhm_px: 0.46, radius_px: 0 };
+        let (fast, rep) = apply(&img, w, h, &psf).unwrap();
+        eprintln!("{rep:?}");
+        let slow = serial(&img, w, h, &psf);
+        let bad: Vec<usize> = (0..w * h).filter(|&i| fast[i].to_bits() != slow[i].to_bits()).collect();
+        assert!(bad.is_empty(), "{} differ, first {:?}", bad.len(), &bad[..bad.len().min(5)]);
+    }
+
     #[test]
     fn kernel_values_match_the_reference() {
         // Values the reference's outputs show (noisify notes, §5.1).
@@ -503,12 +692,27 @@ mod tests {
             // Tall bands: sources inside them take the precomputed-taps path.
             (300, 200, PsfKind::Gauss, 1.5, 2),
             (256, 256, PsfKind::Fiber, 0.3, 0),
+            // Row segments clipped at the left edge and at band edges; one row; one column.
+            (150, 90, PsfKind::Fiber, 0.46, 0),
+            (150, 90, PsfKind::Gauss, 3.0, 7),
+            (64, 1, PsfKind::Gauss, 1.5, 3),
+            (1, 50, PsfKind::Fiber, 1.0, 2),
         ] {
             let img = test_image(w, h);
             let psf = Psf { kind, fwhm_px: fwhm, radius_px: r };
-            let (fast, _) = apply(&img, w, h, &psf).unwrap();
+            let (fast, rep) = apply(&img, w, h, &psf).unwrap();
             let slow = serial(&img, w, h, &psf);
             assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            // Both builds of the loop (AVX2 where the CPU has it, and the baseline) give the same bits.
+            let kr = rep.kernel_radius;
+            let radii: Vec<i32> = img
+                .iter()
+                .map(|&v| if v <= 0.0 { -1 } else if r != 0 { r.min(w.max(h) as i32) } else { pixel_auto_radius(kind, fwhm, v).max(1).min(w.max(h) as i32) })
+                .collect();
+            let kern = kernel(kind, fwhm, kr);
+            let a: Vec<f32> = spread_on(&img, w, h, &radii, &kern, kr, Edges::Reference, true);
+            let b: Vec<f32> = spread_on(&img, w, h, &radii, &kern, kr, Edges::Reference, false);
+            assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         }
     }
 
