@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from conftest import run_cli
+from conftest import CliResult, run_cli
 
 BIN = os.environ.get("NONBRAGG_C_BIN")
 pytestmark = [
@@ -132,11 +132,9 @@ def prepare(folder: pathlib.Path) -> None:
     (folder / "sources.txt").write_text(SOURCES)
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(args=command_lines())
-def test_random_configurations_match_the_reference(args: list[str], tmp_path_factory: pytest.TempPathFactory) -> None:
-    note("nonBragg " + " ".join(args))
-    ref_dir, our_dir = tmp_path_factory.mktemp("ref"), tmp_path_factory.mktemp("ours")
+def run_both(args: list[str], ref_dir: pathlib.Path, our_dir: pathlib.Path) -> tuple[subprocess.CompletedProcess[str], CliResult]:
+    """The reference and ``nanobragg nonbragg`` on ``args``, each in its own prepared folder;
+    both must succeed."""
     prepare(ref_dir)
     prepare(our_dir)
     assert BIN is not None
@@ -144,6 +142,15 @@ def test_random_configurations_match_the_reference(args: list[str], tmp_path_fac
                          env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120, check=False)
     ours = run_cli(["nonbragg", *OUTPUTS, *args], our_dir, inputs=None)
     assert ours.returncode == 0 == ref.returncode, ours.stderr
+    return ref, ours
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(args=command_lines())
+def test_random_configurations_match_the_reference(args: list[str], tmp_path_factory: pytest.TempPathFactory) -> None:
+    note("nonBragg " + " ".join(args))
+    ref_dir, our_dir = tmp_path_factory.mktemp("ref"), tmp_path_factory.mktemp("ours")
+    ref, ours = run_both(args, ref_dir, our_dir)
     a = np.fromfile(our_dir / "float.bin", dtype="<u4")
     b = np.fromfile(ref_dir / "float.bin", dtype="<u4")
     assert a.shape == b.shape
@@ -167,14 +174,7 @@ def test_printout_lines_match_the_reference(extra: list[str], tmp_path: pathlib.
     prints an uninitialised F there, we the interpolated one (docs/nonbragg.md)."""
     args = ["-stol", "water.stol", "-detpixels", "12", "-pixel", "0.1", "-distance", "100", "-lambda", "1",
             "-thick", "0.1", "-nonoise", *extra]
-    ref_dir, our_dir = tmp_path / "ref", tmp_path / "ours"
-    prepare(ref_dir)
-    prepare(our_dir)
-    assert BIN is not None
-    ref = subprocess.run([BIN, *OUTPUTS, *args], cwd=ref_dir, capture_output=True, text=True,
-                         env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120, check=False)
-    ours = run_cli(["nonbragg", *OUTPUTS, *args], our_dir, inputs=None)
-    assert ours.returncode == 0 == ref.returncode, ours.stderr
+    ref, ours = run_both(args, tmp_path / "ref", tmp_path / "ours")
     keep = (" : stol = ", "I/steps", "polar ", "omega ", "pixel ")
     pick = lambda text: [line for line in text.splitlines() if line.startswith(keep) or " : stol = " in line]  # noqa: E731
     assert pick(ref.stdout), "the reference printed no pixel"

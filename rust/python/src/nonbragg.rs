@@ -70,18 +70,6 @@ pub struct NonBragg {
     table: Arc<CoreTable>,
 }
 
-/// The statistics nonBragg prints: the brightest pixel and its position (m), mean, rms, rmsd.
-#[pyclass(module = "nanobragg_rs._core", frozen, get_all, skip_from_py_object)]
-#[derive(Clone)]
-pub struct NonBraggStats {
-    max_i: f64,
-    max_i_x_m: f64,
-    max_i_y_m: f64,
-    mean: f64,
-    rms: f64,
-    rmsd: f64,
-}
-
 /// A rendered background image with the loop's sums.
 #[pyclass(module = "nanobragg_rs._core", frozen)]
 pub struct NonBraggImage {
@@ -212,9 +200,18 @@ impl NonBraggImage {
     }
 
     /// The statistics the reference prints, dividing by `n` pixels (see the core).
-    fn stats(&self, n: usize) -> NonBraggStats {
+    fn stats(&self, n: usize) -> crate::views::ImageStats {
         let st = self.run.stats(&self.inner, n);
-        NonBraggStats { max_i: st.max_i, max_i_x_m: st.max_i_x, max_i_y_m: st.max_i_y, mean: st.mean, rms: st.rms, rmsd: st.rmsd }
+        crate::views::ImageStats {
+            max_i: st.max_i,
+            max_i_x_m: st.max_i_x,
+            max_i_y_m: st.max_i_y,
+            mean: st.mean,
+            rms: st.rms,
+            rmsd: st.rmsd,
+            count: self.inner.count,
+            solid_angle_sr: self.inner.omega_sum,
+        }
     }
 
     /// The `-stolout` text, the warning lines, and the last data bin's pixel count; None
@@ -271,7 +268,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(add_background, m)?)?;
     m.add_class::<StolTable>()?;
     m.add_class::<NonBragg>()?;
-    m.add_class::<NonBraggStats>()?;
     m.add_class::<NonBraggImage>()?;
     Ok(())
 }

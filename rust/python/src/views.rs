@@ -371,14 +371,14 @@ pub fn setup_view(py: Python<'_>, s: &core::Setup) -> PyResult<Setup> {
 #[pyclass(module = "nanobragg_rs._core", frozen, get_all, skip_from_py_object)]
 #[derive(Clone)]
 pub struct ImageStats {
-    max_i: f64,
-    max_i_x_m: f64,
-    max_i_y_m: f64,
-    mean: f64,
-    rms: f64,
-    rmsd: f64,
-    count: usize,
-    solid_angle_sr: f64,
+    pub(crate) max_i: f64,
+    pub(crate) max_i_x_m: f64,
+    pub(crate) max_i_y_m: f64,
+    pub(crate) mean: f64,
+    pub(crate) rms: f64,
+    pub(crate) rmsd: f64,
+    pub(crate) count: usize,
+    pub(crate) solid_angle_sr: f64,
 }
 
 impl From<&core::stats::Stats> for ImageStats {
