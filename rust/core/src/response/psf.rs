@@ -633,27 +633,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "timing, run by hand: cargo test --profile quick -p nanobragg-core psf_timing -- --ignored --nocapture"]
-    fn psf_timing() {
-        let (w, h) = (2463usize, 2527usize);
-        let img = test_image(w, h);
-        for &r in &[4, 8, 12, 20] {
-            let t = std::time::Instant::now();
-            let radii: Vec<i32> = img.iter().map(|&v| if v == 0.0 { -1 } else { r }).collect();
-            let kern = kernel(PsfKind::Fiber, 0.46, r);
-            let _d: Vec<f64> = spread(&img, w, h, &radii, &kern, r, Edges::Corrected);
-            let td = t.elapsed().as_secs_f64();
-            let t = std::time::Instant::now();
-            let _f = super::super::fft::convolve(&img, w, h, &kern, r as usize);
-            let tf = t.elapsed().as_secs_f64();
-            let rr = r as i64;
-            let taps = (-rr..=rr).map(|dy| (-rr..=rr).filter(|dx| dx * dx + dy * dy <= rr * rr).count()).sum::<usize>();
-            let spreading = radii.iter().filter(|&&x| x > 0).count() as f64 * taps as f64;
-            eprintln!("r={r}: direct {td:.3} s ({spreading:.3e} additions), fft {tf:.3} s (cost {:.3e}); ratio per unit {:.3}", super::super::fft::cost(w, h, r as usize), (td / spreading) / (tf / super::super::fft::cost(w, h, r as usize)));
-        }
-    }
-
-    #[test]
     fn big_auto_radius_equals_the_serial_loop() {
         let (w, h) = (700usize, 300usize);
         let mut img: Vec<f32> = test_image(w, h).iter().map(|v| (v / 400.0).floor()).collect();
