@@ -293,3 +293,17 @@ def test_background_object(tmp_path: pathlib.Path) -> None:
     # Thickness scales the image linearly (molecules ∝ volume).
     twice = dataclasses.replace(bg, thickness_mm=0.002).render(distance_mm=40, detpixels=32, pixel_mm=0.4, fluence_ph_per_m2=1e21)
     assert np.allclose(twice, 2 * img, rtol=1e-6)
+
+
+def test_a_detector_too_large_for_memory_is_refused_before_rendering(tmp_path: pathlib.Path) -> None:
+    # 44000² pixels (under the 2e9-pixel bound) need 35 GB of images.
+    with open("/proc/meminfo") as f:
+        avail = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    if avail > 30e9:
+        pytest.skip(f"this machine has {avail / 1e9:.0f} GB available, more than the 35 GB the test asks for")
+    r = nonbragg(tmp_path, "-stol", "water.stol", "-detpixels", "44000")
+    assert r.returncode == 2
+    line = r.stderr.strip()
+    assert "\n" not in line and line.endswith(" available"), line
+    assert "-detpixels: the image set of 44000 x 44000 pixels needs" in line, line
+    assert not any((tmp_path / n).exists() for n in ("floatimage.bin", "intimage.img", "image.pgm", "noiseimage.img"))

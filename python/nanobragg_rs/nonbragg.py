@@ -35,6 +35,8 @@ from .io.smv import header_value, read_smv
 
 RTD = 180.0 / math.pi
 
+# The first line the reference prints, reproduced because the printout is compared line by line
+# with the reference's (tests/test_nonbragg_golden.py).
 BANNER = "nonBragg amorphous material diffraction simulator - James Holton and Ken Frankel 3-19-16"
 
 #: Conversions from a flag's unit to the SI value the core holds, in the reference's arithmetic.
@@ -232,7 +234,7 @@ def _readable(flag: str, path: str) -> str:
 
 
 def _header_settings(path: str, s: dict[str, Any]) -> None:
-    """nonBragg's first pass: geometry from an ``-img`` SMV header (L314-358)."""
+    """Geometry from an ``-img`` SMV header, read before the flags so that they override it."""
     try:
         img = read_smv(path)
     except (OSError, ValueError) as e:
@@ -424,26 +426,10 @@ def prepare(run: Run) -> tuple[Any, Any, str]:
         settings["source_rows"] = rows
     try:
         nb = _core.NonBragg(settings, table, run.table)
+        nb.check_memory(run.img is not None)
     except _core.NanoBraggError as e:
         raise UsageError(_field_message(str(e))) from None
-    _check_memory(nb.shape, run.img is not None)
     return nb, table, run.table
-
-
-def _check_memory(shape: tuple[int, int], extraction: bool) -> None:
-    """Refuse a detector whose images would not fit in the memory available."""
-    pixels = shape[0] * shape[1]
-    # float image (core and numpy copies), integer, noise and PGM images; extraction arrays.
-    need = pixels * (4 + 4 + 4 + 2 + 2 + 1 + 1 + (28 if extraction else 0))
-    try:
-        with open("/proc/meminfo") as f:
-            avail = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        return
-    if need > avail:
-        raise UsageError(
-            f"-detpixels: {shape[1]}x{shape[0]} pixels need {need / 2**30:.1f} GiB, {avail / 2**30:.1f} GiB available"
-        )
 
 
 _FIELD_FLAGS = {"pixel_m": "-pixel", "detpixels": "-detpixels"}

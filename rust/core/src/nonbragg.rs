@@ -534,6 +534,16 @@ impl NonBragg {
         !(f < self.roi[0] || f > self.roi[1] || s < self.roi[2] || s > self.roi[3])
     }
 
+    /// Refuse a run whose images would not fit in the memory available: the float image, the
+    /// copies and the integer, noise and PGM images made from it, and with `extraction` the
+    /// `-img` input and its per-pixel arrays.
+    pub fn check_memory(&self, extraction: bool) -> Result<()> {
+        let per_pixel = 18.0 + if extraction { 28.0 } else { 0.0 };
+        let bytes = self.fpixels as f64 * self.spixels as f64 * per_pixel;
+        let what = format!("the image set of {} x {} pixels", self.fpixels, self.spixels);
+        crate::resources::check(&[crate::resources::Need::new("detpixels", what, bytes)])
+    }
+
     /// sin(θ)/λ (Å⁻¹) of the last sub-pixel of pixel (f, s), from the detector vectors: the
     /// printout's check against the loop's value.
     pub fn last_subpixel_stol(&self, f: usize, s: usize) -> f64 {

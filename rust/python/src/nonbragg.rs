@@ -135,6 +135,12 @@ impl NonBragg {
         Ok(NonBraggImage { inner: Arc::new(r), run: self.inner.clone(), table: self.table.clone() })
     }
 
+    /// Raise ResourceError if the run's images (and, with `extraction`, the `-img` arrays)
+    /// would not fit in the memory available.
+    fn check_memory(&self, extraction: bool) -> PyResult<()> {
+        self.inner.check_memory(extraction).map_err(to_py)
+    }
+
     /// The SMV header both integer images carry (512 bytes).
     fn header<'py>(&self, py: Python<'py>) -> Bound<'py, pyo3::types::PyBytes> {
         pyo3::types::PyBytes::new(py, &self.inner.header())
