@@ -9,7 +9,6 @@ SIGTERM or SIGHUP, which stop a command as Ctrl-C does). A core
 
 from __future__ import annotations
 
-import signal
 import sys
 
 from . import _core, interrupts
@@ -77,7 +76,7 @@ def run_reporting(
         message = str(e)
     except KeyboardInterrupt:
         signum = interrupts.interrupting_signal()
-        what = interrupted if signum == signal.SIGINT else f"{interrupted} ({signal.Signals(signum).name})"
+        what = interrupted if signum == interrupts.SIGINT else f"{interrupted} ({interrupts.signal_name(signum)})"
         print(f"{prog}: {what}", file=sys.stderr)
         return 128 + signum
     else:

@@ -13,7 +13,6 @@ never the temporary one.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import itertools
 import os
@@ -22,7 +21,8 @@ from .. import _core
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
+    from types import TracebackType
     from typing import Any, BinaryIO, TypeVar
 
     T = TypeVar("T")
@@ -30,25 +30,29 @@ if TYPE_CHECKING:
 _ACTIVE: contextvars.ContextVar[_core.Outputs | None] = contextvars.ContextVar("nanobragg_outputs", default=None)
 
 
-@contextlib.contextmanager
-def outputs() -> Iterator[_core.Outputs]:
+class outputs:
     """Stage every output written inside the block (by this thread, or by functions run with
     :func:`in_this_set`); put them all in place when the block ends without error, else
     remove every temporary."""
-    staged = _core.Outputs()
-    token = _ACTIVE.set(staged)
-    try:
-        yield staged
-    except BaseException:
-        staged.discard()
-        raise
-    else:
+
+    # A class, not a contextlib generator: contextlib (with functools and collections) is
+    # a tenth of a plain command's start-up.
+    def __enter__(self) -> _core.Outputs:
+        self._staged = _core.Outputs()
+        self._token = _ACTIVE.set(self._staged)
+        return self._staged
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         try:
-            staged.commit()
+            if kind is None:
+                try:
+                    self._staged.commit()
+                finally:
+                    self._staged.discard()
+            else:
+                self._staged.discard()
         finally:
-            staged.discard()
-    finally:
-        _ACTIVE.reset(token)
+            _ACTIVE.reset(self._token)
 
 
 def active() -> _core.Outputs | None:
@@ -76,40 +80,62 @@ def _naming(e: BaseException, tmp: str, target: str) -> BaseException:
     return e
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
+class atomic_path:
     """A temporary name standing for ``path``, for a writer that opens files by name.
 
     The block writes and closes the file. Inside :func:`outputs` the file joins the command's
     set; otherwise it replaces ``path`` when the block ends. On any failure the temporary file
     is removed and ``path`` is untouched; errors name ``path``."""
-    target = os.fspath(path)
-    shared = _ACTIVE.get()
-    staged = shared if shared is not None else _core.Outputs()
-    tmp = os.fspath(staged.stage(target))
-    try:
-        yield tmp
-    except BaseException as e:
-        if shared is None:
-            staged.discard()
-        renamed = _naming(e, tmp, target)
-        if renamed is e:
-            raise
-        raise renamed from None
-    if shared is None:
-        try:
-            staged.commit()
-        finally:
-            staged.discard()
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._target = os.fspath(path)
+
+    def __enter__(self) -> str:
+        self._shared = _ACTIVE.get()
+        self._staged = self._shared if self._shared is not None else _core.Outputs()
+        self._tmp = os.fspath(self._staged.stage(self._target))
+        return self._tmp
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if error is not None:
+            if self._shared is None:
+                self._staged.discard()
+            renamed = _naming(error, self._tmp, self._target)
+            if renamed is not error:
+                raise renamed from None
+            return
+        if self._shared is None:
+            try:
+                self._staged.commit()
+            finally:
+                self._staged.discard()
 
 
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+class atomic_open:
     """Open a temporary file standing for ``path`` for writing (see :func:`atomic_path`)."""
+
     # No fsync: the rename after a complete write is what keeps readers from a partial file;
     # syncing to disk (which the reference does not do either) cost up to 10 ms.
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        yield f
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = atomic_path(path)
+
+    def __enter__(self) -> BinaryIO:
+        tmp = self._path.__enter__()
+        try:
+            self._file = open(tmp, "wb")
+        except BaseException as e:
+            self._path.__exit__(type(e), e, e.__traceback__)
+            raise
+        return self._file
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self._file.close()
+        except BaseException as e:
+            if error is None:  # a failed close (a full disk) fails the write
+                self._path.__exit__(type(e), e, e.__traceback__)
+                raise
+        self._path.__exit__(kind, error, tb)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -118,24 +144,32 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         f.write(data)
 
 
-@contextlib.contextmanager
-def hdf5_output(path: str | os.PathLike[str]) -> Iterator[Any]:
+class hdf5_output:
     """An HDF5 file (``h5py.File``) built in memory inside the block, then written as any other
     output (see :func:`atomic_path`). HDF5 never writes to the disk itself, so a full disk is
     an ordinary ``OSError`` naming ``path``: HDF5's own error path after a failed write raises
     from its destructors and can crash the process."""
-    import h5py  # type: ignore[import-untyped]
 
-    # A name of its own per file: HDF5 refuses to open one name twice in a process.
-    name = f"{os.path.basename(os.fspath(path))}.{next(_MEMORY_NAMES)}"
-    h5 = h5py.File(name, "w", driver="core", backing_store=False)
-    try:
-        yield h5
-        h5.flush()
-        image = h5.id.get_file_image()
-    finally:
-        h5.close()
-    write_atomic(path, image)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = path
+
+    def __enter__(self) -> Any:
+        import h5py  # type: ignore[import-untyped]
+
+        # A name of its own per file: HDF5 refuses to open one name twice in a process.
+        name = f"{os.path.basename(os.fspath(self._path))}.{next(_MEMORY_NAMES)}"
+        self._h5 = h5py.File(name, "w", driver="core", backing_store=False)
+        return self._h5
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            if error is None:
+                self._h5.flush()
+                image = self._h5.id.get_file_image()
+        finally:
+            self._h5.close()
+        if error is None:
+            write_atomic(self._path, image)
 
 
 _MEMORY_NAMES = itertools.count()
