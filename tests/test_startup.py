@@ -44,24 +44,54 @@ def test_cli_import_is_lean() -> None:
 
 
 #: Standard modules a plain run does without (a few ms each at start-up): dataclasses pulls
-#: in inspect, ast, dis and tokenize; typing pulls in re.
-SLOW_STDLIB = ("dataclasses", "inspect", "typing", "re", "ast", "difflib", "textwrap", "numbers", "pathlib", "json")
+#: in inspect, ast, dis and tokenize; typing pulls in re; signal pulls in enum; contextlib,
+#: threading and enum pull in functools and collections.
+SLOW_STDLIB = ("dataclasses", "inspect", "typing", "re", "ast", "difflib", "textwrap", "numbers", "pathlib", "json",
+               "enum", "signal", "contextlib", "functools", "threading", "collections")
 
 
-def test_plain_run_imports_only_what_it_needs(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("case", ["cell", "hkl"])
+def test_plain_run_imports_only_what_it_needs(tmp_path: pathlib.Path, case: str) -> None:
     """Without site (whose .pth files import what they like), a plain run's command imports
-    none of the slower standard modules."""
+    none of the slower standard modules; nor does one that reads an HKL file and writes
+    Fdump.bin."""
     code = (
         "import sys\nfrom nanobragg_rs.cli import main\nrc = main(sys.argv[1:])\n"
         f"print('MODULES', sorted(m for m in sys.modules if m in {SLOW_STDLIB!r}))\nsys.exit(rc)"
     )
     package_dir = pathlib.Path(__import__("nanobragg_rs").__file__).parents[1]
-    args = ["-cell", "70", "70", "70", "90", "90", "90", "-default_F", "100", "-detpixels", "16", "-seed", "3", *FILES]
+    if case == "hkl":
+        require_golden()
+        os.symlink(GOLDEN / "inputs", tmp_path / "inputs")
+        args = ["-mat", "inputs/tric.mat", "-hkl", "inputs/tric.hkl", "-N", "3", "-detpixels", "16", *FILES]
+    else:
+        args = ["-cell", "70", "70", "70", "90", "90", "90", "-default_F", "100", "-detpixels", "16", "-seed", "3", *FILES]
     env = dict(os.environ, PYTHONPATH=str(package_dir))
     p = subprocess.run([sys.executable, "-S", "-c", code, *args], cwd=tmp_path, capture_output=True, text=True,
                        check=False, env=env)
     assert p.returncode == 0, p.stderr
     assert "MODULES []" in p.stdout, p.stdout
+    if case == "hkl":
+        assert (tmp_path / "Fdump.bin").stat().st_size > 0
+
+
+def test_installed_command_imports_only_what_it_needs(tmp_path: pathlib.Path) -> None:
+    """The installed ``nanobragg`` script (ours, not an installer's template, which imports re)
+    starts the command with none of the slower standard modules."""
+    script = pathlib.Path(sys.executable).parent / "nanobragg"
+    if not script.is_file():
+        pytest.skip(f"no nanobragg command beside {sys.executable}")
+    assert script.read_text().splitlines()[0].startswith("#!"), "the installer did not set the interpreter"
+    package_dir = pathlib.Path(__import__("nanobragg_rs").__file__).parents[1]
+    args = ["-cell", "70", "70", "70", "90", "90", "90", "-default_F", "100", "-detpixels", "16", "-seed", "3", *FILES]
+    env = dict(os.environ, PYTHONPATH=str(package_dir))
+    p = subprocess.run([sys.executable, "-S", "-X", "importtime", str(script), *args], cwd=tmp_path, capture_output=True,
+                       text=True, check=False, env=env)
+    assert p.returncode == 0, p.stderr
+    imported = {line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert "nanobragg_rs.cli" in imported, p.stderr[-2000:]
+    assert imported.isdisjoint(SLOW_STDLIB), sorted(imported & set(SLOW_STDLIB))
+    assert (tmp_path / "noise.img").stat().st_size > 0
 
 
 def test_plain_run_imports_no_numpy(tmp_path: pathlib.Path) -> None:
