@@ -93,7 +93,7 @@ class atomic_path:
     def __enter__(self) -> str:
         self._shared = _ACTIVE.get()
         self._staged = self._shared if self._shared is not None else _core.Outputs()
-        self._tmp = os.fspath(self._staged.stage(self._target))
+        self._tmp = self._staged.stage(self._target)
         return self._tmp
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
