@@ -29,26 +29,37 @@ pub struct Stats {
 /// in serial order among equals, as the reference finds it; rows are searched in parallel.
 pub fn max_pixel(setup: &Setup, image: &[f32]) -> (f64, f64, f64) {
     use rayon::prelude::*;
-    let f = setup.panel().geometry.fpixels;
-    let [x0, x1, y0, y1] = setup.panel().roi;
+    let panel = setup.panel();
+    let f = panel.geometry.fpixels;
+    let [x0, x1, y0, y1] = panel.roi;
     // Per row: the first strict maximum above 0 (the reference's running max starts at 0).
+    // Comparing as f32 orders as the reference's float-to-double comparison does.
     let best = (y0..=y1)
         .into_par_iter()
         .map(|spixel| {
-            let mut best: Option<(f32, usize)> = None;
-            for fpixel in x0..=x1 {
-                if !setup.panel().renders(fpixel, spixel) {
-                    continue;
+            let window = spixel * f + x0..=spixel * f + x1;
+            let row = &image[window.clone()];
+            let (mut v_best, mut i_best) = (0.0f32, usize::MAX);
+            match &panel.mask {
+                None => {
+                    for (i, &v) in row.iter().enumerate() {
+                        if v > v_best {
+                            (v_best, i_best) = (v, i);
+                        }
+                    }
                 }
-                let v = image[spixel * f + fpixel];
-                if v as f64 > best.map_or(0.0, |b| b.0 as f64) {
-                    best = Some((v, fpixel));
+                Some(mask) => {
+                    for (i, (&v, &m)) in row.iter().zip(&mask[window]).enumerate() {
+                        if m != 0 && v > v_best {
+                            (v_best, i_best) = (v, i);
+                        }
+                    }
                 }
             }
-            best.map(|(v, fpixel)| (v, spixel, fpixel))
+            (i_best != usize::MAX).then_some((v_best, spixel, x0 + i_best))
         })
         .reduce(|| None, |a, b| match (a, b) {
-            (Some(x), Some(y)) => Some(if (y.0 as f64) > (x.0 as f64) || (y.0 == x.0 && y.1 < x.1) { y } else { x }),
+            (Some(x), Some(y)) => Some(if y.0 > x.0 || (y.0 == x.0 && y.1 < x.1) { y } else { x }),
             (x, None) => x,
             (None, y) => y,
         });
@@ -114,4 +125,63 @@ pub fn image_stats_with_max(setup: &Setup, image: &[f32], omega_sum: f64, max: (
     st.rmsd = (dev / (m.max(2) - 1) as f64).sqrt();
     st.solid_angle_sr = omega_sum / setup.sampling.steps as f64;
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use std::sync::Arc;
+
+    fn setup(roi: Option<[i64; 4]>, mask: Option<Vec<u16>>) -> Setup {
+        let mut c = Config::default();
+        c.crystal.cell = Some([100.0, 100.0, 100.0, 90.0, 90.0, 90.0]);
+        c.crystal.default_f = 1.0;
+        c.detector.detpixels_f = Some(4);
+        c.detector.detpixels_s = Some(3);
+        c.detector.roi = roi;
+        Setup::new(&c, None, mask.map(Arc::from)).unwrap()
+    }
+
+    fn position(st: &Setup, fpixel: usize, spixel: usize) -> (f64, f64) {
+        let os = st.sampling.oversample;
+        let sub = st.panel().geometry.pixel_size / os as f64;
+        (sub * (fpixel * os + os - 1) as f64 + sub / 2.0, sub * (spixel * os + os - 1) as f64 + sub / 2.0)
+    }
+
+    #[test]
+    fn max_pixel_is_the_first_maximum_in_serial_order() {
+        let st = setup(None, None);
+        #[rustfmt::skip]
+        let image = [0.0, 1.0, 5.0, 2.0,
+                     5.0, 0.5, 5.0, 0.0,
+                     3.0, 4.0, 1.0, 5.0];
+        let (x, y) = position(&st, 2, 0);
+        assert_eq!(max_pixel(&st, &image), (5.0, x, y));
+    }
+
+    #[test]
+    fn max_pixel_skips_masked_and_outside_the_window() {
+        #[rustfmt::skip]
+        let image = [9.0, 1.0, 2.0, 0.0,
+                     0.0, 3.0, 8.0, 0.0,
+                     0.0, 7.0, 1.0, 0.0];
+        // The window is fast 1..=2, slow 1..=2: the 9 is outside.
+        let windowed = setup(Some([1, 2, 1, 2]), None);
+        let (x, y) = position(&windowed, 2, 1);
+        assert_eq!(max_pixel(&windowed, &image), (8.0, x, y));
+        // Masking the 8 leaves the 7.
+        let mut mask = vec![1u16; 12];
+        mask[6] = 0;
+        let masked = setup(Some([1, 2, 1, 2]), Some(mask));
+        let (x, y) = position(&masked, 1, 2);
+        assert_eq!(max_pixel(&masked, &image), (7.0, x, y));
+    }
+
+    #[test]
+    fn max_pixel_of_a_dark_image_is_zero() {
+        let st = setup(None, None);
+        assert_eq!(max_pixel(&st, &[0.0; 12]), (0.0, 0.0, 0.0));
+        assert_eq!(max_pixel(&st, &[-1.0; 12]), (0.0, 0.0, 0.0));
+    }
 }
