@@ -4,7 +4,9 @@ The standard ``dataclasses`` module imports ``inspect`` (and with it ``ast``, ``
 ``tokenize``) and generates each class's methods with its own machinery: together about a third
 of the ``nanobragg`` command's start-up, paid on every frame of a shell loop. A record is declared
 as a dataclass is (annotated fields, defaults, ``field(default_factory=...)``) and gets the same
-``__init__`` (one small ``exec``), ``__repr__`` and ``__eq__``, frozen or not.
+``__init__``, ``__repr__`` and ``__eq__``, frozen or not. The ``__init__`` is generic for a
+class's first few instances and then compiled for it (one small ``exec``), so classes made once
+per command never pay for the compilation.
 
 To their users records are dataclasses: ``dataclasses.fields``, ``replace``, ``asdict`` and
 ``is_dataclass`` work on them, because ``__dataclass_fields__`` is made on first use by the
