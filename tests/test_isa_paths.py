@@ -67,3 +67,26 @@ def test_paths_are_deterministic_across_threads(tmp_path: pathlib.Path) -> None:
     for isa in PATHS:
         one = sim.render(isa=isa, threads=1)
         assert np.array_equal(one.view(np.uint32), sim.render(isa=isa, threads=3).view(np.uint32)), isa
+
+
+#: Crystals past the Chebyshev recurrence's reach (N > 24 on an axis), which no golden case
+#: has: the fast paths' lattice factor there is a ratio of sines, all axes over one division.
+LARGE_N = {
+    "N100": ["-N", "100"],
+    "N25_misset": ["-N", "25", "-misset", "10", "20", "30"],
+    "Na40_Nb7_Nc1": ["-Na", "40", "-Nb", "7", "-Nc", "1", "-misset", "3", "50", "7"],
+    "N60_mosaic_phi": ["-N", "60", "-mosaic", "0.5", "-mosaic_dom", "3", "-mosaic_seed", "2", "-phi", "0", "-osc", "0.3",
+                       "-phisteps", "2"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LARGE_N))
+@pytest.mark.parametrize("isa", [p for p in PATHS if p != "exact"])
+def test_large_crystals_agree_with_the_exact_path(isa: str, name: str) -> None:
+    args = ["-cell", "50", "60", "70", "90", "95", "90", "-default_F", "100", "-lambda", "1.0", "-distance", "100",
+            "-detpixels", "64", "-pixel", "0.1", "-oversample", "2", *LARGE_N[name]]
+    sim = Simulator(config_from_args(args))
+    exact, fast = sim.render(isa="exact"), sim.render(isa=isa)
+    assert exact.max() > 0
+    ok = agrees(fast, exact)
+    assert ok.all(), f"{(~ok).sum()} pixels disagree"
