@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 
-# The C module: ``signal`` itself wraps it in enums, whose import is a fifth of a plain
-# command's start-up.
-import _signal
+try:
+    # CPython's C module: ``signal`` itself wraps it in enums, whose import is a fifth of a
+    # plain command's start-up.
+    import _signal
+except ImportError:  # another interpreter
+    import signal as _signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
