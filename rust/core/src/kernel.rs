@@ -684,12 +684,8 @@ impl<'a> Plan<'a> {
         if L::EXACT {
             return L::from_fn(|j| sincg(std::f64::consts::PI * L::lane(x, j), n));
         }
-        // In units of pi from the nearest integer (x - x0 is exact, within 1/2), both sines
-        // need no range reduction: sin(pi N delta) = ±sin(pi t) with t = N delta - round(N delta).
+        // In units of pi from the nearest integer (x - x0 is exact, within 1/2).
         let delta = L::sub(x, x0);
-        let p = L::mul(L::splat(n), delta);
-        let k = L::round(p);
-        let t = L::sub(p, k);
         let chebyshev = n <= CHEBYSHEV_MAX_N;
         let ratio = if chebyshev {
             // sin(N pi delta)/sin(pi delta) = U_{N-1}(cos pi delta), by the three-term
@@ -697,13 +693,15 @@ impl<'a> Plan<'a> {
             let c = cospi::<L>(delta);
             chebyshev_u::<L, 1>([L::add(c, c)], n as usize)[0]
         } else {
-            L::select(L::eq(delta, L::splat(0.0)), L::splat(n), L::div(sinpi::<L>(t), sinpi::<L>(delta)))
+            let (top, bottom) = sine_ratio_parts::<L>(x, x0, n);
+            L::div(top, bottom)
         };
         if !signed {
             return ratio;
         }
         // sin(N pi x)/sin(pi x) = (-1)^((N-1) x0) sin(N pi delta)/sin(pi delta), and
-        // sin(N pi delta) = (-1)^k sin(pi t) in the ratio form.
+        // sin(N pi delta) = (-1)^k sin(pi t), k = round(N delta), in the ratio form.
+        let k = L::round(L::mul(L::splat(n), delta));
         L::from_fn(|j| {
             let k = if chebyshev { 0.0 } else { L::lane(k, j) };
             let parity = ((n - 1.0) * L::lane(x0, j) + k).rem_euclid(2.0);
@@ -1131,7 +1129,8 @@ fn scattering<L: Lanes>(d: &[L::F; 3], src: &Src) -> [L::F; 3] {
 }
 
 /// sin(N π x)/sin(π x) up to its sign as (numerator, denominator): ±sin(π t) over sin(π δ),
-/// δ = x - x0 and t = N δ - round(N δ) (see `lattice_axis`); N over 1 at δ = 0.
+/// with δ = x - x0 and t = N δ - round(N δ), so neither sine needs range reduction; N over 1
+/// at δ = 0.
 #[inline(always)]
 fn sine_ratio_parts<L: Lanes>(x: L::F, x0: L::F, n: f64) -> (L::F, L::F) {
     let delta = L::sub(x, x0);
