@@ -35,9 +35,9 @@ from .io.smv import header_value, read_smv
 
 RTD = 180.0 / math.pi
 
-# The first line the reference prints, reproduced because the printout is compared line by line
-# with the reference's (tests/test_nonbragg_golden.py).
-BANNER = "nonBragg amorphous material diffraction simulator - James Holton and Ken Frankel 3-19-16"
+#: The banner names this program (and credits the one it follows); every other printed line is
+#: the reference's, compared line by line in tests/test_nonbragg_golden.py.
+BANNER = "nanobragg nonbragg - amorphous background (nonBragg.c by James Holton and Ken Frankel)"
 
 #: Conversions from a flag's unit to the SI value the core holds, in the reference's arithmetic.
 UNITS: dict[str, Callable[[float], float]] = {
