@@ -132,7 +132,7 @@ def render_chunk(
             sim, _, values = render(index)
             path = file_of_frame(p, out, index)
             if p.format == "smv":
-                write_smv_frame(path, p, sim, values)
+                write_smv_frame(path, p, sim, values, response[0] if response is not None else None)
             else:
                 write_cbf_frame(path, p, sim, values)
             written[os.path.basename(path)] = file_record(path)

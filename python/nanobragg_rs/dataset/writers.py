@@ -206,15 +206,15 @@ def nxmx_data_file(
 # --- SMV and CBF frames ------------------------------------------------------------------------
 
 
-def write_smv_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray) -> None:
+def write_smv_frame(path: str, plan: Plan, sim: Simulator, values: np.ndarray, response_bits: int | None = None) -> None:
     """nanoBragg's noise-image conversion (counts + adc, clamped to 65535) with the frame's
-    own header (PHI, OSC_START, WAVELENGTH, ...). With response flags the values are already
-    noisify's counts: written as they are, 16 or 32-bit as -bits says."""
-    response = plan.frame_response()
-    if response is not None:
+    own header (PHI, OSC_START, WAVELENGTH, ...). With ``response_bits`` (the plan's response
+    stage, :meth:`Plan.frame_response`) the values are already noisify's counts: written as
+    they are, in that many bits."""
+    if response_bits is not None:
         from ..noisify import stage_smv
 
-        atomic.write_atomic(path, stage_smv(sim.setup.header.as_dict(), values, response[0]))
+        atomic.write_atomic(path, stage_smv(sim.setup.header.as_dict(), values, response_bits))
         return
     rows = (block for block, _ in images.noise_rows(values, plan.adc, sim.panel.roi, round_first=True))
     smv.write_smv(path, rows, sim.setup.header.as_dict())
