@@ -127,8 +127,7 @@ def _first_init(cls: type, names: list[str], defaults: dict[str, tuple[Any, Any]
     :data:`_COMPILE_AFTER` instances it puts the compiled one in its place."""
     qualname = f"{cls.__qualname__}.__init__()"
     known = frozenset(names)
-    required = [n for n in names if defaults.get(n, (_MISSING, _MISSING))[0] is _MISSING
-                and defaults.get(n, (_MISSING, _MISSING))[1] is _MISSING]
+    required = [n for n in names if all(x is _MISSING for x in defaults.get(n, (_MISSING, _MISSING)))]
     made = [0]
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:

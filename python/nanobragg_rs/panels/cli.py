@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
 
 from ..args import Run, UsageError
 from ..console import Progress
@@ -24,6 +23,7 @@ from ..structure_factors import StructureFactors
 from .model import Panel
 from .render import DetectorImages, MultiSimulator
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..response import Response
 
