@@ -502,7 +502,7 @@ def write_all(files: list[tuple[str, bytes]]) -> None:
     with contextlib.ExitStack() as stack:
         tmps = [(stack.enter_context(atomic.atomic_path(path)), body) for path, body in final.items()]
         for tmp, body in tmps:
-            with open(tmp, "wb") as f:
+            with open(tmp, "r+b") as f:  # new and empty: no truncation (see atomic.atomic_open)
                 f.write(body)
 
 

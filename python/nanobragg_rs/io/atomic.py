@@ -122,7 +122,9 @@ class atomic_open:
     def __enter__(self) -> BinaryIO:
         tmp = self._path.__enter__()
         try:
-            self._file = open(tmp, "wb")
+            # "r+b", not "wb": the temporary is new and empty, and a truncation (O_TRUNC) makes
+            # ext4 start writing the file out at close.
+            self._file = open(tmp, "r+b")
         except BaseException as e:
             self._path.__exit__(type(e), e, e.__traceback__)
             raise

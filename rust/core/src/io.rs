@@ -166,10 +166,13 @@ impl Outputs {
         staged.sort_by_key(|s| !s.through);
         let mut result = Ok(());
         for s in &staged {
-            if result.is_ok() {
+            let placed = result.is_ok() && {
                 result = put_in_place(s).map_err(|e| Error::io(&s.target, e));
+                result.is_ok() && !s.through
+            };
+            if !placed {
+                let _ = fs::remove_file(&s.tmp);
             }
-            let _ = fs::remove_file(&s.tmp);
         }
         result
     }
@@ -275,7 +278,10 @@ pub fn stage_shared(outputs: &Mutex<Outputs>, path: &Path, fill: impl FnOnce(&mu
 
 fn fill_temporary(tmp: &Path, path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
     let written = (|| {
-        let mut f = io::BufWriter::with_capacity(1 << 20, OpenOptions::new().write(true).truncate(true).open(tmp)?);
+        // Not O_TRUNC: the temporary was created empty, and on ext4 a truncation to zero makes
+        // the close start writing the file out (auto_da_alloc), several ms per MB here, and
+        // later removal of the file it replaces slower.
+        let mut f = io::BufWriter::with_capacity(1 << 20, OpenOptions::new().write(true).open(tmp)?);
         fill(&mut f)?;
         f.flush()
     })();
