@@ -1,18 +1,19 @@
 //! Lanes of doubles: one kernel, written once over [`Lanes`], runs on AVX-512, AVX2 or one
 //! pixel at a time, chosen at run time by [`Isa::detect`]. The kernel pairs vectors with
-//! [`Double`]: 16 pixels per group on AVX-512, 8 on AVX2.
+//! [`Double`]: 32 pixels per group on AVX-512 (four vectors), 8 on AVX2 (two).
 //!
-//! Every lane does the same sequence of IEEE operations as one scalar pixel would, so the
-//! lanes of a vector and a scalar render of the same path agree bit for bit. [`Exact`] is the
+//! The two vector paths do the same IEEE operations lane for lane, so AVX2 and AVX-512 renders
+//! agree bit for bit; the scalar path differs from them by an ulp here and there (unfused
+//! multiply-adds, a square root and a division for [`Lanes::inv_sqrt`]). [`Exact`] is the
 //! scalar path that also keeps the reference's own formulas and libm functions, so it renders
 //! nanoBragg.c's images bit for bit; the other paths agree with it to about 1e-12 relative.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// The most lanes any [`Lanes`] type the kernel uses has (`Double<Avx512>`); its per-lane
+/// The most lanes any [`Lanes`] type the kernel uses has (`Double<Double<Avx512>>`); its per-lane
 /// scratch arrays are this long.
-pub const MAX_LANES: usize = 16;
+pub const MAX_LANES: usize = 32;
 
 /// First guess at 1/√a from a's bits: this constant less half the bits (within 3.5%, for
 /// normal a). Four Newton steps y += y(1/2 - (a/2)y²) then reach the rounding of a double;
