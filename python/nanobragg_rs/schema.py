@@ -242,8 +242,12 @@ def _custom_vector(flag: str, doc: str, field: str, default: str) -> Setting:
 
 
 # --- the settings -----------------------------------------------------------------------
-def _group(name: str, settings: Iterable[Setting]) -> list[Setting]:
-    return [Setting(**{**s.__dict__, "group": name}) for s in settings]
+def _group(name: str, settings: list[Setting]) -> list[Setting]:
+    # The settings were made just now and are not yet seen anywhere else: their group is set
+    # in place rather than by making each again (a frozen record keeps its fields in __dict__).
+    for s in settings:
+        s.__dict__["group"] = name
+    return settings
 
 
 CRYSTAL = _group("Crystal", [
