@@ -166,13 +166,13 @@ impl Outputs {
         staged.sort_by_key(|s| !s.through);
         let mut result = Ok(());
         for s in &staged {
-            let placed = result.is_ok() && {
+            if result.is_ok() {
                 result = put_in_place(s).map_err(|e| Error::io(&s.target, e));
-                result.is_ok() && !s.through
-            };
-            if !placed {
-                let _ = fs::remove_file(&s.tmp);
+                if result.is_ok() && !s.through {
+                    continue; // renamed: the temporary is the user's file now
+                }
             }
+            let _ = fs::remove_file(&s.tmp);
         }
         result
     }
