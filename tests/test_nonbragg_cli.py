@@ -85,6 +85,16 @@ def test_bad_input_is_one_line_exit_2_nothing_written(args: list[str], names: st
     assert set(tmp_path.iterdir()) == before
 
 
+def test_an_output_that_cannot_be_written_leaves_none_written(tmp_path: pathlib.Path) -> None:
+    # The noise image is written last; its folder does not exist, so no other output may stay.
+    before = set(setup_folder(tmp_path).iterdir())
+    r = nonbragg(tmp_path, "-stol", "water.stol", *BASE, "-noisefile", "missing/noise.img")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "missing/noise.img" in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert set(tmp_path.iterdir()) == before
+
+
 def test_help(tmp_path: pathlib.Path) -> None:
     r = nonbragg(tmp_path, "-h")
     assert r.returncode == 0 and "nonbragg" in r.stdout

@@ -9,7 +9,6 @@ See docs/noisify.md.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
@@ -491,19 +490,8 @@ def run(a: NoisifyArgs) -> None:
         if a.bits in (16, 32):
             out.append(f"writing {a.noisefile} as {a.bits // 8}-byte integers")
         files.append((a.noisefile, _image_bytes(head, result.noise, a.bits)))
-    write_all(files)
+    atomic.write_all(files)
     sys.stdout.write("\n".join(out) + "\n")
-
-
-def write_all(files: list[tuple[str, bytes]]) -> None:
-    """Write every file or none: all go to temporary names first, then are renamed."""
-    # A later file of the same name replaces an earlier one, as the reference's rewrites do.
-    final = dict(files)
-    with contextlib.ExitStack() as stack:
-        tmps = [(stack.enter_context(atomic.atomic_path(path)), body) for path, body in final.items()]
-        for tmp, body in tmps:
-            with open(tmp, "r+b") as f:  # new and empty: no truncation (see atomic.atomic_open)
-                f.write(body)
 
 
 #: Response flags that ``nanobragg`` renders take too (with ``-adc``, ``-seed``, ``-pixel``,
@@ -599,7 +587,7 @@ def write_stage(result: ResponseResult, bits: int, header_values: dict[str, obje
         lines.append("%.0f photons on noise image (%d overloads)" % (result.photons, result.overloads))
         out.append((files["noise"], _image_bytes(head, result.noise, bits)))  # type: ignore[arg-type]
         lines.append(f"writing {files['noise']} as {bits // 8}-byte integers (detector response)")
-    write_all(out)
+    atomic.write_all(out)
     return lines
 
 

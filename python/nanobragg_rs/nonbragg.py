@@ -507,8 +507,7 @@ def execute(run: Run, nb: Any, table: Any) -> None:
         print(f"{_g(photons, '.0f')} photons on noise image ({overloads} overloads)")
         print(f"writing {run.noisefile} as 2-byte integers")
         files.append((run.noisefile, header + pixels.astype("<u2").tobytes()))
-    for path, data in files:
-        atomic.write_atomic(path, data)
+    atomic.write_all(files)
 
 
 def _g(x: float, spec: str = "g") -> str:

@@ -146,6 +146,14 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         f.write(data)
 
 
+def write_all(files: list[tuple[str, bytes]]) -> None:
+    """Write every ``(path, data)`` or none: one output set (joining the command's, if one is
+    open). A later file of the same name replaces an earlier one."""
+    with outputs():
+        for path, data in dict(files).items():
+            write_atomic(path, data)
+
+
 class hdf5_output:
     """An HDF5 file (``h5py.File``) built in memory inside the block, then written as any other
     output (see :func:`atomic_path`). HDF5 never writes to the disk itself, so a full disk is
