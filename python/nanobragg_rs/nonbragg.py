@@ -32,11 +32,12 @@ from .values import number as _number
 from .background import MATERIALS, TABLE_DIR
 from .io import atomic
 from .io.smv import header_value, read_smv
+from .outputs import closing_lines
 
 RTD = 180.0 / math.pi
 
-#: The banner names this program (and credits the one it follows); every other printed line is
-#: the reference's, compared line by line in tests/test_nonbragg_golden.py.
+#: The banner names this program (and credits the one it follows); the other printed lines
+#: keep the reference's output format, compared line by line in tests/test_nonbragg_golden.py.
 BANNER = "nanobragg nonbragg - amorphous background (nonBragg.c by James Holton and Ken Frankel)"
 
 #: Conversions from a flag's unit to the SI value the core holds, in the reference's arithmetic.
@@ -468,45 +469,42 @@ def execute(run: Run, nb: Any, table: Any) -> None:
     for line in rendered.printout_lines():
         print(line)
     print()
-    omega_sum = rendered.omega_sum
-    print(f"solid angle subtended by detector = {omega_sum:g} steradian ( {100 * omega_sum / 4 / math.pi:g}% sphere)")
     files: list[tuple[str, bytes]] = []
+    stol_lines: list[str] = []
     n = rendered.count
     if run.img is not None:
         text, warnings, last_n = rendered.stolout()
-        for w in warnings:
-            print(w)
-        print(f"wrote {run.stolout} as {text.count(chr(10))} lines of text")
+        stol_lines = [*warnings, f"wrote {run.stolout} as {text.count(chr(10))} lines of text"]
         files.append((run.stolout, text.encode("ascii")))
         if not fixed:
             n = last_n  # quirk Q6
     st = rendered.stats(n)
-    print(f"writing {run.floatfile} as {image.size} 4-byte floats")
     files.append((run.floatfile, np.ascontiguousarray(image, dtype="<f4").tobytes()))
-    print(f"max_I = {st.max_i:g}  at {st.max_i_x_m:g} {st.max_i_y_m:g}")
-    print(f"mean= {_g(st.mean)} rms= {_g(st.rms)} rmsd= {_g(st.rmsd)}")
     scale = run.scale
     if scale <= 0.0:
         scale = 55000.0 / st.max_i if st.max_i > 0.0 else 1.0
-    print(f"intfile_scale = {scale:g}")
     header = nb.header()
-    print(f"writing {run.intfile} as 2-byte integers")
     files.append((run.intfile, header + nb.int_image(image, scale, run.adc).astype("<u2").tobytes()))
     pgm_scale = run.pgmscale
     if pgm_scale <= 0.0:
         pgm_scale = 250.0 / (5.0 * st.rmsd) if st.rmsd > 0.0 else scale
-    print(f"pgm_scale = {pgm_scale:g}")
-    if not (fixed and run.nopgm):
-        print(f"writing {run.pgmfile} as 1-byte integers")
+    pgmfile = None if fixed and run.nopgm else run.pgmfile
+    if pgmfile is not None:
         head = f"P5\n{nb.shape[1]} {nb.shape[0]}\n# pixels scaled by {pgm_scale:g}\n255\n".encode("ascii")
         body = nb.pgm_image(image, pgm_scale).tobytes()
         # The reference writes two bytes per pixel, the second half undefined (quirk Q7): zeros here.
-        files.append((run.pgmfile, head + body + (b"" if fixed else bytes(len(body)))))
+        files.append((pgmfile, head + body + (b"" if fixed else bytes(len(body)))))
+    noise = None
     if run.write_noise:
         pixels, photons, overloads = nb.noise_image(image, seed, run.adc)
-        print(f"{_g(photons, '.0f')} photons on noise image ({overloads} overloads)")
-        print(f"writing {run.noisefile} as 2-byte integers")
+        noise = (photons, overloads, run.noisefile)
         files.append((run.noisefile, header + pixels.astype("<u2").tobytes()))
+    lines = closing_lines(
+        solid_angle_sr=rendered.omega_sum, between=stol_lines, floatfile=run.floatfile, pixels=image.size,
+        max_i=(st.max_i, st.max_i_x_m, st.max_i_y_m), moments=(st.mean, st.rms, st.rmsd), int_scale=scale,
+        intfile=run.intfile, pgm=(pgm_scale, pgmfile), noise=noise, fmt=_g,
+    )
+    print("\n".join(lines))
     atomic.write_all(files)
 
 

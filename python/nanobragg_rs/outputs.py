@@ -45,15 +45,45 @@ def render_and_write(
 def print_written(out: Output, written: Written, pixels: int) -> None:
     """The reference's closing lines: solid angle, statistics, scales and the files written."""
     st = written.stats
-    print(f"solid angle subtended by detector = {st.solid_angle_sr:g} steradian ( {100 * st.solid_angle_sr / 4 / math.pi:g}% sphere)")
-    print(f"writing {out.floatfile} as {pixels} 4-byte floats")
-    print(f"max_I = {st.max_I:g}  at {st.max_I_x:g} {st.max_I_y:g}")
-    print(f"mean= {st.mean:g} rms= {st.rms:g} rmsd= {st.rmsd:g}")
-    print(f"intfile_scale = {written.int_scale:g}")
-    print(f"writing {out.intfile} as 2-byte integers")
-    if written.pgm_scale is not None:
-        print(f"pgm_scale = {written.pgm_scale:g}")
-        print(f"writing {out.pgmfile} as 1-byte integers")
-    if written.noise_total is not None:
-        print(f"{written.noise_total:.0f} photons on noise image ({written.overloads} overloads)")
-        print(f"writing {out.noisefile} as 2-byte integers")
+    pgm = (written.pgm_scale, out.pgmfile) if written.pgm_scale is not None else None
+    noise = (written.noise_total, written.overloads, out.noisefile) if written.noise_total is not None else None
+    print("\n".join(closing_lines(
+        solid_angle_sr=st.solid_angle_sr, floatfile=out.floatfile, pixels=pixels, max_i=(st.max_I, st.max_I_x, st.max_I_y),
+        moments=(st.mean, st.rms, st.rmsd), int_scale=written.int_scale, intfile=out.intfile, pgm=pgm, noise=noise,
+    )))
+
+
+def closing_lines(
+    *,
+    solid_angle_sr: float,
+    floatfile: str,
+    pixels: int,
+    max_i: tuple[float, float, float],
+    moments: tuple[float, float, float],
+    int_scale: float,
+    intfile: str,
+    pgm: tuple[float, str | None] | None,
+    noise: tuple[float, int, str] | None,
+    between: Sequence[str] = (),
+    fmt: Callable[[float, str], str] = format,
+) -> list[str]:
+    """The lines nanoBragg and nonBragg print after a render, in their order: the solid angle,
+    ``between`` (nonbragg's -stolout lines), the float file, max_I and its position (m), mean,
+    rms and rmsd, the integer image's scale and file, the PGM's (``(scale, file)``; a file of
+    None prints the scale alone) and the noise image's ``(photons, overloads, file)``.
+    ``fmt(value, spec)`` formats the statistics (nonbragg prints NaN as C does)."""
+    lines = [f"solid angle subtended by detector = {solid_angle_sr:g} steradian ( {100 * solid_angle_sr / 4 / math.pi:g}% sphere)"]
+    lines += between
+    lines.append(f"writing {floatfile} as {pixels} 4-byte floats")
+    lines.append(f"max_I = {max_i[0]:g}  at {max_i[1]:g} {max_i[2]:g}")
+    lines.append("mean= {} rms= {} rmsd= {}".format(*(fmt(x, "g") for x in moments)))
+    lines.append(f"intfile_scale = {int_scale:g}")
+    lines.append(f"writing {intfile} as 2-byte integers")
+    if pgm is not None:
+        lines.append(f"pgm_scale = {pgm[0]:g}")
+        if pgm[1] is not None:
+            lines.append(f"writing {pgm[1]} as 1-byte integers")
+    if noise is not None:
+        lines.append(f"{fmt(noise[0], '.0f')} photons on noise image ({noise[1]} overloads)")
+        lines.append(f"writing {noise[2]} as 2-byte integers")
+    return lines
